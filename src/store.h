@@ -21,6 +21,7 @@
 #define ANCHOR_SCHEMA_VERSION 1
 
 struct anchor_store;
+struct sqlite3;
 
 enum anchor_key_state {
 	ANCHOR_KEY_PUBLISHED = 0,	/* in the bundle, not yet used */
@@ -38,7 +39,7 @@ struct anchor_key_row {
 	int64_t id;			/* rowid, set by insert */
 	enum anchor_role role;
 	unsigned serial;		/* n in anchor/<td>/<role>/<n> */
-	char label[128];
+	char label[320];		/* CKA_LABEL: anchor/<td>/<role>/<n> */
 	uint8_t ckaid[16];
 	enum anchor_alg alg;
 	char kid[64];			/* RFC 7638 thumbprint, base64url */
@@ -92,6 +93,8 @@ struct anchor_audit_row {
 int anchor_store_open(const char *state_dir, bool create, struct anchor_store **out);
 void anchor_store_close(struct anchor_store *s);	/* accepts NULL */
 const char *anchor_store_errmsg(const struct anchor_store *s);
+/* The SQLite handle (owned by s), for tests and read-only diagnostics. */
+struct sqlite3 *anchor_store_sqlite(struct anchor_store *s);
 
 /*
  * Take flock(<state_dir>/lock) exclusively.  wait=false: ANCHOR_E_BUSY when
@@ -100,7 +103,10 @@ const char *anchor_store_errmsg(const struct anchor_store *s);
 int anchor_store_lock(const char *state_dir, bool wait, int *fd);
 void anchor_store_unlock(int fd);			/* accepts -1 */
 
-/* BEGIN IMMEDIATE / COMMIT / ROLLBACK.  rollback accepts no open transaction. */
+/*
+ * BEGIN IMMEDIATE / COMMIT / ROLLBACK.  A failed commit rolls back; rollback
+ * accepts no open transaction.
+ */
 int anchor_store_begin(struct anchor_store *s);
 int anchor_store_commit(struct anchor_store *s);
 void anchor_store_rollback(struct anchor_store *s);
