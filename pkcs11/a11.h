@@ -19,6 +19,8 @@
 #include <openssl/x509.h>
 
 #define A11_ID_LEN 16
+/* "anchor/" + a 255-byte trust domain + "/bundle-signing/" + a serial */
+#define ANCHOR_LABEL_MAX 320
 
 typedef struct a11_token a11_token;
 
@@ -32,7 +34,7 @@ typedef enum {
 typedef struct {
 	a11_keytype type;
 	uint8_t id[A11_ID_LEN];
-	char label[128];		/* CKA_LABEL, NUL-terminated */
+	char label[ANCHOR_LABEL_MAX];	/* CKA_LABEL, NUL-terminated */
 } a11_key;
 
 /* Attributes of a private key object, read back from the token. */
