@@ -1,2 +1,414 @@
+/*
+ * anchorctl: read and administer a trust domain's state.
+ */
 #include "config.h"
-int main(void) { return 0; }
+
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include "conf.h"
+#include "error.h"
+#include "log.h"
+#include "store.h"
+#include "util.h"
+
+#define EXIT_USAGE 2
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: anchorctl [-c FILE] status [--json] [--now UNIX_SECONDS]\n"
+	    "       anchorctl [-c FILE] bundle [--format spiffe|jws|pem]\n"
+	    "       anchorctl [-c FILE] signers [--version N]\n");
+}
+
+static void
+fmt_time(int64_t t, char *buf, size_t len)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (t <= 0 || gmtime_r(&tt, &tm) == NULL) {
+		snprintf(buf, len, "-");
+		return;
+	}
+	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static void
+fmt_span(int64_t s, char *buf, size_t len)
+{
+	const char *sign = s < 0 ? "-" : "";
+
+	if (s < 0)
+		s = -s;
+	if (s >= 86400)
+		snprintf(buf, len, "%s%" PRId64 "d %" PRId64 "h", sign, s / 86400,
+		    s % 86400 / 3600);
+	else if (s >= 3600)
+		snprintf(buf, len, "%s%" PRId64 "h %" PRId64 "m", sign, s / 3600,
+		    s % 3600 / 60);
+	else
+		snprintf(buf, len, "%s%" PRId64 "m %" PRId64 "s", sign, s / 60,
+		    s % 60);
+}
+
+/*
+ * The next scheduled event of a key under the policy (DESIGN.md §3):
+ * a successor appears at activation + lifetime - prepublish, retirement at
+ * activation + lifetime, removal after the overlap, destruction after purge.
+ */
+static const char *
+next_event(const struct anchor_key_row *k, const struct anchor_key_policy *p,
+    int64_t now, int64_t *at)
+{
+	switch (k->state) {
+	case ANCHOR_KEY_PUBLISHED:
+		*at = k->published_at + p->prepublish;
+		return "activate";
+	case ANCHOR_KEY_ACTIVE:
+		*at = k->activated_at + p->lifetime - p->prepublish;
+		if (*at > now)
+			return "successor";
+		*at = k->activated_at + p->lifetime;
+		return "retire";
+	case ANCHOR_KEY_RETIRED:
+		*at = k->retired_at + p->overlap;
+		return "remove";
+	case ANCHOR_KEY_REMOVED:
+		*at = k->removed_at + p->purge;
+		return "destroy";
+	case ANCHOR_KEY_REVOKED:
+		*at = k->revoked_at + p->purge;
+		return "destroy";
+	case ANCHOR_KEY_DESTROYED:
+		break;
+	}
+	*at = 0;
+	return NULL;
+}
+
+static int
+open_store(const struct anchor_conf *conf, struct anchor_store **s)
+{
+	int r = anchor_store_open(conf->state_dir, false, s);
+
+	if (r == ANCHOR_E_NOT_FOUND)
+		error_f("no state in %s: run anchor-ceremony init first",
+		    conf->state_dir);
+	else if (r != ANCHOR_OK)
+		error_f("state %s: %s", conf->state_dir, anchor_strerror(r));
+	return r;
+}
+
+static int
+cmd_status(const struct anchor_conf *conf, bool as_json, int64_t now)
+{
+	struct anchor_store *s = NULL;
+	struct anchor_key_row *keys = NULL;
+	struct anchor_bundle_row b;
+	struct anchor_signers_row sg;
+	size_t n = 0, i;
+	json_t *root = NULL, *jkeys = NULL;
+	char t1[32], t2[32], span[32];
+	bool have_bundle, have_signers;
+	int r, rc = EXIT_FAILURE;
+
+	memset(&b, 0, sizeof(b));
+	memset(&sg, 0, sizeof(sg));
+	if ((r = open_store(conf, &s)) != ANCHOR_OK)
+		goto out;
+	if ((r = anchor_store_keys(s, &keys, &n)) != ANCHOR_OK) {
+		error_f("reading keys: %s", anchor_store_errmsg(s));
+		goto out;
+	}
+	have_bundle = anchor_store_bundle_latest(s, &b) == ANCHOR_OK;
+	have_signers = anchor_store_signers_get(s, 0, &sg) == ANCHOR_OK;
+
+	if (as_json) {
+		root = json_pack("{s:s, s:s, s:I}", "trust_domain",
+		    conf->trust_domain, "state_dir", conf->state_dir, "now",
+		    (json_int_t)now);
+		if (have_bundle)
+			json_object_set_new(root, "bundle", json_pack(
+			    "{s:I, s:I, s:I, s:I}", "sequence",
+			    (json_int_t)b.sequence, "iat", (json_int_t)b.iat,
+			    "exp", (json_int_t)b.exp, "expires_in",
+			    (json_int_t)(b.exp - now)));
+		if (have_signers)
+			json_object_set_new(root, "signers", json_pack(
+			    "{s:i, s:I}", "version", sg.version, "min_sequence",
+			    (json_int_t)sg.min_sequence));
+		jkeys = json_array();
+		for (i = 0; i < n; i++) {
+			const struct anchor_key_row *k = &keys[i];
+			int64_t at = 0;
+			const char *ev = next_event(k, &conf->keys[k->role], now, &at);
+			json_t *jk = json_pack("{s:s, s:i, s:s, s:s, s:s, s:s, "
+			    "s:I, s:I, s:I, s:I, s:I, s:I}",
+			    "role", anchor_role_name(k->role), "serial", k->serial,
+			    "state", anchor_key_state_name(k->state), "kid", k->kid,
+			    "label", k->label, "algorithm", anchor_alg_name(k->alg),
+			    "created_at", (json_int_t)k->created_at,
+			    "published_at", (json_int_t)k->published_at,
+			    "activated_at", (json_int_t)k->activated_at,
+			    "retired_at", (json_int_t)k->retired_at,
+			    "removed_at", (json_int_t)k->removed_at,
+			    "revoked_at", (json_int_t)k->revoked_at);
+			if (ev != NULL)
+				json_object_set_new(jk, "next", json_pack(
+				    "{s:s, s:I}", "event", ev, "at", (json_int_t)at));
+			json_array_append_new(jkeys, jk);
+		}
+		json_object_set_new(root, "keys", jkeys);
+		if (json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0)
+			goto out;
+		printf("\n");
+		rc = EXIT_SUCCESS;
+		goto out;
+	}
+
+	printf("trust domain   %s\n", conf->trust_domain);
+	printf("state          %s\n", conf->state_dir);
+	if (have_bundle) {
+		fmt_time(b.iat, t1, sizeof(t1));
+		fmt_time(b.exp, t2, sizeof(t2));
+		fmt_span(b.exp - now, span, sizeof(span));
+		printf("bundle         sequence %" PRIu64 ", signed %s, "
+		    "signature expires %s (%s%s)\n", b.sequence, t1, t2,
+		    b.exp > now ? "in " : "EXPIRED ", span);
+	} else
+		printf("bundle         none\n");
+	if (have_signers)
+		printf("signer set     version %u, min_sequence %" PRIu64 "\n",
+		    sg.version, sg.min_sequence);
+	else
+		printf("signer set     none\n");
+	printf("\n%-15s %-3s %-10s %-8s %-43s %s\n", "ROLE", "#", "STATE", "ALG",
+	    "KID", "NEXT");
+	for (i = 0; i < n; i++) {
+		const struct anchor_key_row *k = &keys[i];
+		int64_t at = 0;
+		const char *ev = next_event(k, &conf->keys[k->role], now, &at);
+		char next[96] = "-";
+
+		if (ev != NULL) {
+			fmt_time(at, t1, sizeof(t1));
+			fmt_span(at - now, span, sizeof(span));
+			snprintf(next, sizeof(next), "%s %s (%s%s)", ev, t1,
+			    at >= now ? "in " : "due ", span);
+		}
+		printf("%-15s %-3u %-10s %-8s %-43s %s\n",
+		    anchor_role_name(k->role), k->serial,
+		    anchor_key_state_name(k->state), anchor_alg_name(k->alg),
+		    k->kid, next);
+	}
+	rc = EXIT_SUCCESS;
+ out:
+	json_decref(root);
+	anchor_key_rows_free(keys, n);
+	anchor_bundle_row_clear(&b);
+	anchor_signers_row_clear(&sg);
+	anchor_store_close(s);
+	return rc;
+}
+
+static int
+write_all(const void *buf, size_t len)
+{
+	return fwrite(buf, 1, len, stdout) == len && fflush(stdout) == 0 ? 0 : -1;
+}
+
+static int
+cmd_bundle(const struct anchor_conf *conf, const char *format)
+{
+	struct anchor_store *s = NULL;
+	struct anchor_bundle_row b;
+	struct anchor_key_row *keys = NULL;
+	size_t n = 0, i;
+	int r, rc = EXIT_FAILURE;
+
+	memset(&b, 0, sizeof(b));
+	if ((r = open_store(conf, &s)) != ANCHOR_OK)
+		goto out;
+	if ((r = anchor_store_bundle_latest(s, &b)) != ANCHOR_OK) {
+		error_f("no bundle published yet");
+		goto out;
+	}
+	if (strcmp(format, "spiffe") == 0) {
+		if (write_all(b.payload, b.payload_len) != 0)
+			goto out;
+	} else if (strcmp(format, "jws") == 0) {
+		if (b.jws == NULL) {
+			error_f("bundle %" PRIu64 " has no signature", b.sequence);
+			goto out;
+		}
+		if (write_all(b.jws, b.jws_len) != 0)
+			goto out;
+	} else {
+		/* PEM: the CA certificates the bundle carries. */
+		if ((r = anchor_store_keys(s, &keys, &n)) != ANCHOR_OK)
+			goto out;
+		for (i = 0; i < n; i++) {
+			const unsigned char *p = keys[i].cert_der;
+			X509 *x;
+
+			if (keys[i].role != ANCHOR_ROLE_X509_CA || p == NULL ||
+			    keys[i].state > ANCHOR_KEY_RETIRED)
+				continue;
+			if ((x = d2i_X509(NULL, &p, (long)keys[i].cert_len)) == NULL)
+				goto out;
+			PEM_write_X509(stdout, x);
+			X509_free(x);
+		}
+	}
+	rc = EXIT_SUCCESS;
+ out:
+	anchor_key_rows_free(keys, n);
+	anchor_bundle_row_clear(&b);
+	anchor_store_close(s);
+	return rc;
+}
+
+static int
+cmd_signers(const struct anchor_conf *conf, unsigned version)
+{
+	struct anchor_store *s = NULL;
+	struct anchor_signers_row sg;
+	int r, rc = EXIT_FAILURE;
+
+	memset(&sg, 0, sizeof(sg));
+	if ((r = open_store(conf, &s)) != ANCHOR_OK)
+		goto out;
+	if ((r = anchor_store_signers_get(s, version, &sg)) != ANCHOR_OK) {
+		if (version)
+			error_f("no signer set version %u", version);
+		else
+			error_f("no signer set published yet");
+		goto out;
+	}
+	if (write_all(sg.jws, sg.jws_len) != 0)
+		goto out;
+	rc = EXIT_SUCCESS;
+ out:
+	anchor_signers_row_clear(&sg);
+	anchor_store_close(s);
+	return rc;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *config = ANCHOR_DEFAULT_CONFIG, *cmd;
+	struct anchor_conf *conf = NULL;
+	char err[512];
+	int rc = EXIT_USAGE, c;
+
+	anchor_log_init(argv[0], false);
+	while ((c = getopt(argc, argv, "+c:vh")) != -1) {
+		switch (c) {
+		case 'c':
+			config = optarg;
+			break;
+		case 'v':
+			anchor_log_set_verbose(true);
+			break;
+		case 'h':
+			usage(stdout);
+			return EXIT_SUCCESS;
+		default:
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	cmd = argv[optind];
+	argc -= optind;
+	argv += optind;
+	optind = 1;
+	if (anchor_conf_load(config, &conf, err, sizeof(err)) != ANCHOR_OK) {
+		error_f("%s", err);
+		return EXIT_USAGE;
+	}
+
+	if (strcmp(cmd, "status") == 0) {
+		static const struct option lo[] = {
+			{ "json", no_argument, NULL, 'j' },
+			{ "now", required_argument, NULL, 'n' },
+			{ NULL, 0, NULL, 0 },
+		};
+		bool as_json = false;
+		int64_t now = anchor_now();
+		uint64_t v;
+
+		while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+			if (c == 'j')
+				as_json = true;
+			else if (c == 'n' && anchor_parse_u64(optarg, &v) == ANCHOR_OK &&
+			    v <= INT64_MAX / 2)
+				now = (int64_t)v;
+			else
+				goto bad;
+		}
+		if (optind != argc)
+			goto bad;
+		rc = cmd_status(conf, as_json, now);
+	} else if (strcmp(cmd, "bundle") == 0) {
+		static const struct option lo[] = {
+			{ "format", required_argument, NULL, 'f' },
+			{ NULL, 0, NULL, 0 },
+		};
+		const char *format = "spiffe";
+
+		while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+			if (c != 'f')
+				goto bad;
+			format = optarg;
+		}
+		if (optind != argc || (strcmp(format, "spiffe") != 0 &&
+		    strcmp(format, "jws") != 0 && strcmp(format, "pem") != 0)) {
+			error_f("--format must be spiffe, jws or pem");
+			goto bad;
+		}
+		rc = cmd_bundle(conf, format);
+	} else if (strcmp(cmd, "signers") == 0) {
+		static const struct option lo[] = {
+			{ "version", required_argument, NULL, 'V' },
+			{ NULL, 0, NULL, 0 },
+		};
+		uint64_t v = 0;
+
+		while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+			if (c != 'V' || anchor_parse_u64(optarg, &v) != ANCHOR_OK ||
+			    v == 0 || v > UINT32_MAX) {
+				error_f("--version takes a positive integer");
+				goto bad;
+			}
+		}
+		if (optind != argc)
+			goto bad;
+		rc = cmd_signers(conf, (unsigned)v);
+	} else {
+		error_f("unknown command: %.40s", cmd);
+		goto bad;
+	}
+	anchor_conf_free(conf);
+	return rc;
+ bad:
+	usage(stderr);
+	anchor_conf_free(conf);
+	return EXIT_USAGE;
+}
