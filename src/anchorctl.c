@@ -16,8 +16,10 @@
 #include <openssl/x509.h>
 
 #include "conf.h"
+#include "domain.h"
 #include "error.h"
 #include "log.h"
+#include "rotate.h"
 #include "store.h"
 #include "util.h"
 
@@ -29,7 +31,11 @@ usage(FILE *f)
 	fprintf(f,
 	    "usage: anchorctl [-c FILE] status [--json] [--now UNIX_SECONDS]\n"
 	    "       anchorctl [-c FILE] bundle [--format spiffe|jws|pem]\n"
-	    "       anchorctl [-c FILE] signers [--version N]\n");
+	    "       anchorctl [-c FILE] signers [--version N]\n"
+	    "       anchorctl [-c FILE] rotate [--now UNIX_SECONDS] [--dry-run]\n"
+	    "                           [--force x509-ca|jwt|bundle-signing ...]\n"
+	    "       anchorctl [-c FILE] revoke --key KID --reason TEXT\n"
+	    "                           [--operator NAME] [--now UNIX_SECONDS]\n");
 }
 
 static void
@@ -306,6 +312,79 @@ cmd_signers(const struct anchor_conf *conf, unsigned version)
 	return rc;
 }
 
+static void
+print_line(void *arg, const char *line)
+{
+	(void)arg;
+	printf("%s\n", line);
+	fflush(stdout);
+}
+
+static void
+report(struct anchor_domain *d, int r, const char *what)
+{
+	const char *detail = d ? anchor_domain_errdetail(d) : NULL;
+
+	if (detail != NULL)
+		error_f("%s: %s: %s", what, detail, anchor_strerror(r));
+	else
+		error_f("%s: %s", what, anchor_strerror(r));
+}
+
+static int
+cmd_rotate(const struct anchor_conf *conf, const struct anchor_rotate_opts *o)
+{
+	struct anchor_domain *d = NULL;
+	unsigned done = 0;
+	int r;
+
+	/* A dry run only reads; a real run waits for the writer lock, so two
+	 * runs started together do the work once. */
+	r = anchor_domain_open(conf, o->dry_run ? 0 : ANCHOR_OPEN_LOCK, stdin, &d);
+	if (r != ANCHOR_OK) {
+		report(d, r, "opening the domain");
+		goto out;
+	}
+	if ((r = anchor_rotate(d, o, &done)) != ANCHOR_OK)
+		report(d, r, "rotate");
+ out:
+	anchor_domain_close(d);
+	return r == ANCHOR_OK ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
+static int
+cmd_revoke(const struct anchor_conf *conf, const char *kid, const char *reason,
+    const char *operator_name, int64_t now)
+{
+	struct anchor_domain *d = NULL;
+	int r;
+
+	r = anchor_domain_open(conf, ANCHOR_OPEN_LOCK | ANCHOR_OPEN_TOKEN, stdin, &d);
+	if (r != ANCHOR_OK) {
+		report(d, r, "opening the domain");
+		goto out;
+	}
+	if ((r = anchor_revoke(d, kid, reason, operator_name, now, print_line,
+	    NULL)) != ANCHOR_OK)
+		report(d, r, "revoke");
+ out:
+	anchor_domain_close(d);
+	return r == ANCHOR_OK ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
+static int
+parse_now(const char *s, int64_t *now)
+{
+	uint64_t v;
+
+	if (anchor_parse_u64(s, &v) != ANCHOR_OK || v > INT64_MAX / 2) {
+		error_f("--now takes UNIX seconds: %.40s", s);
+		return -1;
+	}
+	*now = (int64_t)v;
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -401,6 +480,67 @@ main(int argc, char **argv)
 		if (optind != argc)
 			goto bad;
 		rc = cmd_signers(conf, (unsigned)v);
+	} else if (strcmp(cmd, "rotate") == 0) {
+		static const struct option lo[] = {
+			{ "now", required_argument, NULL, 'n' },
+			{ "dry-run", no_argument, NULL, 'd' },
+			{ "force", required_argument, NULL, 'f' },
+			{ NULL, 0, NULL, 0 },
+		};
+		struct anchor_rotate_opts o;
+		enum anchor_role role;
+
+		memset(&o, 0, sizeof(o));
+		o.now = anchor_now();
+		o.say = print_line;
+		while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+			if (c == 'n') {
+				if (parse_now(optarg, &o.now) != 0)
+					goto bad;
+			} else if (c == 'd')
+				o.dry_run = true;
+			else if (c == 'f' && anchor_role_parse(optarg, &role) == ANCHOR_OK)
+				o.force[role] = true;
+			else {
+				if (c == 'f')
+					error_f("--force takes x509-ca, jwt or "
+					    "bundle-signing, not %.40s", optarg);
+				goto bad;
+			}
+		}
+		if (optind != argc)
+			goto bad;
+		rc = cmd_rotate(conf, &o);
+	} else if (strcmp(cmd, "revoke") == 0) {
+		static const struct option lo[] = {
+			{ "key", required_argument, NULL, 'k' },
+			{ "reason", required_argument, NULL, 'r' },
+			{ "operator", required_argument, NULL, 'o' },
+			{ "now", required_argument, NULL, 'n' },
+			{ NULL, 0, NULL, 0 },
+		};
+		const char *kid = NULL, *reason = NULL, *op = NULL;
+		int64_t now = anchor_now();
+
+		while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+			if (c == 'k')
+				kid = optarg;
+			else if (c == 'r')
+				reason = optarg;
+			else if (c == 'o')
+				op = optarg;
+			else if (c == 'n') {
+				if (parse_now(optarg, &now) != 0)
+					goto bad;
+			} else
+				goto bad;
+		}
+		if (optind != argc || kid == NULL || reason == NULL ||
+		    reason[0] == '\0') {
+			error_f("revoke needs --key KID and --reason TEXT");
+			goto bad;
+		}
+		rc = cmd_revoke(conf, kid, reason, op, now);
 	} else {
 		error_f("unknown command: %.40s", cmd);
 		goto bad;

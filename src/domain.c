@@ -100,26 +100,36 @@ anchor_domain_open(const struct anchor_conf *conf, unsigned flags,
 			goto out;
 		}
 	}
-	if (flags & ANCHOR_OPEN_TOKEN) {
-		/* This process is about to hold a PIN and a logged-in session. */
-		(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-		r = a11_open(conf->pkcs11_module, conf->pkcs11_token, &d->token);
-		if (r != ANCHOR_OK) {
-			fail(d, r, "token %s (module %s)", conf->pkcs11_token,
-			    conf->pkcs11_module);
-			goto out;
-		}
-		r = a11_login(d->token, pin_cb, d);
-		if (r != ANCHOR_OK) {
-			if (d->detail[0] == '\0')
-				fail(d, r, "login to token %s",
-				    a11_token_label(d->token));
-			goto out;
-		}
-	}
+	if ((flags & ANCHOR_OPEN_TOKEN) &&
+	    (r = anchor_domain_open_token(d)) != ANCHOR_OK)
+		goto out;
 	r = ANCHOR_OK;
  out:
 	*out = d;	/* even on failure, so the caller can read the detail */
+	return r;
+}
+
+int
+anchor_domain_open_token(struct anchor_domain *d)
+{
+	const struct anchor_conf *conf = d->conf;
+	int r;
+
+	if (d->token != NULL)
+		return ANCHOR_OK;
+	/* This process is about to hold a PIN and a logged-in session. */
+	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	r = a11_open(conf->pkcs11_module, conf->pkcs11_token, &d->token);
+	if (r != ANCHOR_OK)
+		return fail(d, r, "token %s (module %s)", conf->pkcs11_token,
+		    conf->pkcs11_module);
+	r = a11_login(d->token, pin_cb, d);
+	if (r != ANCHOR_OK) {
+		if (d->detail[0] == '\0')
+			fail(d, r, "login to token %s", a11_token_label(d->token));
+		a11_close(d->token);
+		d->token = NULL;
+	}
 	return r;
 }
 

@@ -45,6 +45,9 @@ struct anchor_domain {
 int anchor_domain_open(const struct anchor_conf *conf, unsigned flags,
     FILE *pin_in, struct anchor_domain **out);
 void anchor_domain_close(struct anchor_domain *d);	/* accepts NULL */
+
+/* Open and log in to the token later (as ANCHOR_OPEN_TOKEN would); no-op if open. */
+int anchor_domain_open_token(struct anchor_domain *d);
 const char *anchor_domain_errdetail(const struct anchor_domain *d);
 
 /*

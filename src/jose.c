@@ -266,9 +266,8 @@ anchor_b64url_decode(const char *in, size_t len, uint8_t **out, size_t *outlen)
 	return r;
 }
 
-/* Standard base64 (RFC 4648 §4, padded), as x5c requires. */
-static int
-b64std_encode(const uint8_t *in, size_t len, char **out)
+int
+anchor_b64_std(const uint8_t *in, size_t len, char **out)
 {
 	char *s;
 
@@ -501,7 +500,7 @@ sb_jwk(struct sbuf *sb, EVP_PKEY *pk, const char *use, const char *kid,
 	if ((r = jwk_pub_get(pk, &jp)) != ANCHOR_OK)
 		goto out;
 	if (x5c_der != NULL &&
-	    (r = b64std_encode(x5c_der, x5c_len, &x5c)) != ANCHOR_OK)
+	    (r = anchor_b64_std(x5c_der, x5c_len, &x5c)) != ANCHOR_OK)
 		goto out;
 	sb_adds(sb, "{");
 	sb_member_str(sb, "kty", jp.kty, 1);

@@ -24,6 +24,8 @@
 
 /* base64url without padding. */
 int anchor_b64url_encode(const uint8_t *in, size_t len, char **out);
+/* Standard padded base64 (RFC 4648 §4), as x5c carries certificates. */
+int anchor_b64_std(const uint8_t *in, size_t len, char **out);
 /* Strict: no padding, no whitespace, only the url-safe alphabet, canonical trailing bits. */
 int anchor_b64url_decode(const char *in, size_t len, uint8_t **out, size_t *outlen);
 
