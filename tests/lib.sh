@@ -139,3 +139,20 @@ domain_consistent() {
 	    { echo "# bundle does not verify: $(cat "$T/dc-verify.err")"; return 1; }
 	return 0
 }
+
+# compressed_policy FILE: short lifetimes so that a month holds many rotations
+# (CA 2d, JWT 1d, bundle-signing 8d) and signatures valid for 6 hours.
+compressed_policy() {
+	sed -i 's/signature_validity: 24h/signature_validity: 6h/' "$1"
+	cat >>"$1" <<CONF
+keys:
+  x509_ca:        { lifetime: 2d, prepublish: 6h, overlap: 6h, purge: 1d }
+  jwt:            { lifetime: 1d, prepublish: 4h, overlap: 3h, purge: 1d }
+  bundle_signing: { lifetime: 8d, prepublish: 2d, overlap: 2d, purge: 2d }
+CONF
+}
+
+# db_query CONFIG SQL: run a read-only query on the domain's database.
+db_query() {
+	sqlite3 "$(sed -n 's/^state_dir: *//p' "$1")/anchor.db" "$2"
+}
