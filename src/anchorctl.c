@@ -21,6 +21,7 @@
 #include "log.h"
 #include "rotate.h"
 #include "store.h"
+#include "timeline.h"
 #include "util.h"
 
 #define EXIT_USAGE 2
@@ -30,6 +31,7 @@ usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: anchorctl [-c FILE] status [--json] [--now UNIX_SECONDS]\n"
+	    "                           [--timeline [--days N]]\n"
 	    "       anchorctl [-c FILE] bundle [--format spiffe|jws|pem]\n"
 	    "       anchorctl [-c FILE] signers [--version N]\n"
 	    "       anchorctl [-c FILE] rotate [--now UNIX_SECONDS] [--dry-run]\n"
@@ -117,9 +119,65 @@ open_store(const struct anchor_conf *conf, struct anchor_store **s)
 	return r;
 }
 
-static int
-cmd_status(const struct anchor_conf *conf, bool as_json, int64_t now)
+static json_t *
+timeline_json(const struct anchor_timeline_key *tk, size_t n)
 {
+	json_t *a = json_array();
+	size_t i, s;
+
+	for (i = 0; a != NULL && i < n; i++) {
+		json_t *spans = json_array(), *k;
+
+		for (s = 0; s < tk[i].n_spans; s++) {
+			const struct anchor_span *sp = &tk[i].spans[s];
+			json_t *j = json_pack("{s:s, s:I, s:b}", "state",
+			    anchor_key_state_name(sp->state), "from",
+			    (json_int_t)sp->from, "scheduled", sp->scheduled);
+
+			json_object_set_new(j, "to", sp->to == INT64_MAX ?
+			    json_null() : json_integer(sp->to));
+			json_array_append_new(spans, j);
+		}
+		k = json_pack("{s:s, s:i, s:s, s:b, s:o}", "role",
+		    anchor_role_name(tk[i].role), "serial", tk[i].serial, "kid",
+		    tk[i].kid, "projected", tk[i].projected, "spans", spans);
+		if (tk[i].revoked_at != 0)
+			json_object_set_new(k, "revoked_at",
+			    json_integer(tk[i].revoked_at));
+		json_array_append_new(a, k);
+	}
+	return a;
+}
+
+static int
+load_timeline(const struct anchor_conf *conf, struct anchor_store *s,
+    const struct anchor_key_row *keys, size_t n, int64_t now, int64_t until,
+    struct anchor_timeline_key **tk, size_t *ntk)
+{
+	int64_t rollover[ANCHOR_ROLE_COUNT] = { 0, 0, 0 };
+	char *v = NULL;
+	uint64_t t;
+	int i;
+
+	for (i = 0; i < ANCHOR_ROLE_COUNT; i++) {
+		if (anchor_store_meta_get(s, anchor_rollover_meta_key(
+		    (enum anchor_role)i), &v) == ANCHOR_OK &&
+		    anchor_parse_u64(v, &t) == ANCHOR_OK)
+			rollover[i] = (int64_t)t;
+		free(v);
+		v = NULL;
+	}
+	return anchor_timeline(keys, n, conf->keys, rollover, now, until, tk, ntk);
+}
+
+static int
+cmd_status(const struct anchor_conf *conf, bool as_json, int64_t now,
+    unsigned timeline_days)
+{
+	struct anchor_timeline_key *tk = NULL;
+	size_t ntk = 0;
+	int64_t from = now - (int64_t)timeline_days * 86400 / 4;
+	int64_t until = from + (int64_t)timeline_days * 86400;
 	struct anchor_store *s = NULL;
 	struct anchor_key_row *keys = NULL;
 	struct anchor_bundle_row b;
@@ -140,6 +198,11 @@ cmd_status(const struct anchor_conf *conf, bool as_json, int64_t now)
 	}
 	have_bundle = anchor_store_bundle_latest(s, &b) == ANCHOR_OK;
 	have_signers = anchor_store_signers_get(s, 0, &sg) == ANCHOR_OK;
+	if (timeline_days > 0 && (r = load_timeline(conf, s, keys, n, now, until,
+	    &tk, &ntk)) != ANCHOR_OK) {
+		error_f("projecting the timeline: %s", anchor_strerror(r));
+		goto out;
+	}
 
 	if (as_json) {
 		root = json_pack("{s:s, s:s, s:I}", "trust_domain",
@@ -177,6 +240,8 @@ cmd_status(const struct anchor_conf *conf, bool as_json, int64_t now)
 			json_array_append_new(jkeys, jk);
 		}
 		json_object_set_new(root, "keys", jkeys);
+		if (timeline_days > 0)
+			json_object_set_new(root, "timeline", timeline_json(tk, ntk));
 		if (json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0)
 			goto out;
 		printf("\n");
@@ -219,8 +284,13 @@ cmd_status(const struct anchor_conf *conf, bool as_json, int64_t now)
 		    anchor_key_state_name(k->state), anchor_alg_name(k->alg),
 		    k->kid, next);
 	}
+	if (timeline_days > 0) {
+		printf("\n");
+		anchor_timeline_draw(stdout, tk, ntk, from, until, now, 96);
+	}
 	rc = EXIT_SUCCESS;
  out:
+	free(tk);
 	json_decref(root);
 	anchor_key_rows_free(keys, n);
 	anchor_bundle_row_clear(&b);
@@ -427,24 +497,35 @@ main(int argc, char **argv)
 		static const struct option lo[] = {
 			{ "json", no_argument, NULL, 'j' },
 			{ "now", required_argument, NULL, 'n' },
+			{ "timeline", no_argument, NULL, 't' },
+			{ "days", required_argument, NULL, 'D' },
 			{ NULL, 0, NULL, 0 },
 		};
-		bool as_json = false;
+		bool as_json = false, timeline = false;
 		int64_t now = anchor_now();
+		unsigned days = 30;
 		uint64_t v;
 
 		while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 			if (c == 'j')
 				as_json = true;
-			else if (c == 'n' && anchor_parse_u64(optarg, &v) == ANCHOR_OK &&
-			    v <= INT64_MAX / 2)
-				now = (int64_t)v;
-			else
+			else if (c == 't')
+				timeline = true;
+			else if (c == 'n') {
+				if (parse_now(optarg, &now) != 0)
+					goto bad;
+			} else if (c == 'D' && anchor_parse_u64(optarg, &v) == ANCHOR_OK &&
+			    v >= 1 && v <= 3660)
+				days = (unsigned)v;
+			else {
+				if (c == 'D')
+					error_f("--days takes 1 to 3660");
 				goto bad;
+			}
 		}
 		if (optind != argc)
 			goto bad;
-		rc = cmd_status(conf, as_json, now);
+		rc = cmd_status(conf, as_json, now, timeline ? days : 0);
 	} else if (strcmp(cmd, "bundle") == 0) {
 		static const struct option lo[] = {
 			{ "format", required_argument, NULL, 'f' },

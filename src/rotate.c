@@ -31,8 +31,8 @@ say(anchor_say_fn fn, void *arg, const char *fmt, ...)
 	fn(arg, line);
 }
 
-static const char *
-rollover_key(enum anchor_role role)
+const char *
+anchor_rollover_meta_key(enum anchor_role role)
 {
 	switch (role) {
 	case ANCHOR_ROLE_X509_CA:
@@ -192,7 +192,7 @@ anchor_rotate_plan(struct anchor_domain *d, int64_t now,
 			in.rollover_at[i] = now;
 			continue;
 		}
-		if (anchor_store_meta_get(d->store, rollover_key((enum anchor_role)i),
+		if (anchor_store_meta_get(d->store, anchor_rollover_meta_key((enum anchor_role)i),
 		    &v) == ANCHOR_OK && anchor_parse_u64(v, &t) == ANCHOR_OK)
 			in.rollover_at[i] = (int64_t)t;
 		free(v);
@@ -344,7 +344,7 @@ anchor_rotate(struct anchor_domain *d, const struct anchor_rotate_opts *o,
 			if (!o->force[role])
 				continue;
 			if ((r = anchor_store_meta_set(d->store,
-			    rollover_key((enum anchor_role)role), buf)) != ANCHOR_OK)
+			    anchor_rollover_meta_key((enum anchor_role)role), buf)) != ANCHOR_OK)
 				goto out;
 			data = json_pack("{s:s}", "role",
 			    anchor_role_name((enum anchor_role)role));

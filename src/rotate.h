@@ -51,4 +51,7 @@ int anchor_rotate(struct anchor_domain *d, const struct anchor_rotate_opts *o,
 int anchor_revoke(struct anchor_domain *d, const char *kid, const char *reason,
     const char *operator_name, int64_t now, anchor_say_fn say, void *arg);
 
+/* The meta key recording an operator's rollover request for a role. */
+const char *anchor_rollover_meta_key(enum anchor_role role);
+
 #endif /* ANCHOR_ROTATE_H */

@@ -87,4 +87,20 @@ check_fails "revoking the last trusted bundle-signing key is refused" \
 assert "the refusal says why" grep -q 'last bundle-signing key' "$T/last.err"
 assert "and one active key per role remains" \
     test "$(db_query "$T/anchor.yaml" "SELECT count(*) FROM keys WHERE state = 'active'")" -eq 3
+
+# The timeline: past and scheduled states of every key, successors included.
+check "status --timeline" "$ANCHORCTL" $C status --timeline --days 8 --now $((T0 + 23 * 3600))
+assert "timeline shows the revoked CA with an x" grep -Eq '^x509-ca 1 +[-#=]*x' "$T/last.out"
+assert "timeline shows scheduled successors" grep -q '^jwt 3 (next)' "$T/last.out"
+check "status --timeline --json" sh -c "'$ANCHORCTL' $C status --timeline --json --days 8 --now $((T0 + 23 * 3600)) >'$T/tl.json'"
+check "the JSON timeline keeps every active span after its published span" $PY - "$T/tl.json" <<'PY'
+import json, sys
+t = json.load(open(sys.argv[1]))["timeline"]
+assert any(k["projected"] for k in t)
+for k in t:
+    s = {x["state"]: x for x in k["spans"]}
+    if "active" in s and "published" in s and k["serial"] > 1:
+        assert s["active"]["from"] >= s["published"]["to"], k
+        assert s["active"]["from"] - s["published"]["from"] >= 4 * 3600 or k["role"] != "jwt", k
+PY
 finish
