@@ -56,8 +56,10 @@ anchor_policy_eol(const struct anchor_key_row *active,
 {
 	int64_t eol = active->activated_at + p->lifetime;
 
-	/* A rollover asked for after this key took over ends it early. */
-	if (rollover_at > active->activated_at && rollover_at < eol)
+	/* A rollover asked for since this key took over ends it early (the
+	 * request is cleared when its successor is activated). */
+	if (rollover_at != 0 && rollover_at >= active->activated_at &&
+	    rollover_at < eol)
 		eol = rollover_at;
 	return eol;
 }

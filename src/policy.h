@@ -7,8 +7,9 @@
  *
  * Per role, with A the active key and P its published successor:
  *   end of life   eol(A) = A.activated + lifetime, or earlier when an
- *                 operator asked for a rollover (rotate --force) after A's
- *                 activation;
+ *                 operator asked for a rollover (rotate --force) since A's
+ *                 activation (the request is cleared when a successor of
+ *                 the role is activated);
  *   successor     generated and published at eol(A) - prepublish;
  *   activation    P becomes active (A retires) at
  *                 max(eol(A), P.published + prepublish): a late successor

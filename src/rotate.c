@@ -285,6 +285,10 @@ transition(struct anchor_domain *d, struct anchor_key_row *k,
 		    anchor_store_errmsg(d->store));
 		return r;
 	}
+	/* A new active key answers any rollover request for its role. */
+	if (to == ANCHOR_KEY_ACTIVE && (r = anchor_store_meta_set(d->store,
+	    anchor_rollover_meta_key(k->role), "0")) != ANCHOR_OK)
+		return r;
 	return audit_key(d, now, events[to], k, reason);
 }
 
@@ -370,6 +374,9 @@ anchor_rotate(struct anchor_domain *d, const struct anchor_rotate_opts *o,
 			continue;
 		if ((r = anchor_domain_new_key(d, a->role, o->now, a->activate,
 		    &nk)) != ANCHOR_OK)
+			goto out;
+		if (a->activate && (r = anchor_store_meta_set(d->store,
+		    anchor_rollover_meta_key(a->role), "0")) != ANCHOR_OK)
 			goto out;
 		say(o->say, o->arg, "generated %s (%s, kid %s)%s", nk.label,
 		    anchor_alg_name(nk.alg), nk.kid,
