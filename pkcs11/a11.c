@@ -1438,6 +1438,108 @@ op_destroy(a11_token *t, void *arg)
 	return d->destroyed > 0 ? ANCHOR_OK : ANCHOR_E_KEY_NOT_FOUND;
 }
 
+/* An attribute of at most cap bytes, or false if it is absent or larger. */
+static bool
+try_attr(a11_token *t, CK_OBJECT_HANDLE obj, CK_ATTRIBUTE_TYPE type,
+    uint8_t *buf, size_t cap, size_t *len)
+{
+	CK_ATTRIBUTE a = { type, buf, (CK_ULONG)cap };
+
+	if (t->fl->C_GetAttributeValue(t->session, obj, &a, 1) != CKR_OK ||
+	    a.ulValueLen == CK_UNAVAILABLE_INFORMATION || a.ulValueLen > cap)
+		return false;
+	*len = a.ulValueLen;
+	return true;
+}
+
+struct orphan_ctx {
+	const char *prefix;
+	const uint8_t (*keep)[A11_ID_LEN];
+	size_t nkeep;
+	a11_key *gone;
+	size_t ngone;
+};
+
+static int
+op_destroy_orphans(a11_token *t, void *arg)
+{
+	struct orphan_ctx *o = arg;
+	CK_BBOOL yes = CK_TRUE;
+	CK_ATTRIBUTE tmpl[] = {
+		{ CKA_TOKEN, &yes, sizeof(yes) },
+	};
+	CK_OBJECT_HANDLE *objs = NULL;
+	uint8_t label[ANCHOR_LABEL_MAX], id[64];
+	size_t n = 0, i, j, labellen, idlen, plen = strlen(o->prefix);
+	a11_key *grown;
+	CK_RV rv;
+	int r;
+
+	if ((r = find_objects(t, tmpl, ANCHOR_ARRAY_SIZE(tmpl), &objs,
+	    &n)) != ANCHOR_OK)
+		goto out;
+	for (i = 0; i < n; i++) {
+		/* Ours by label; an object cut short by a crash may lack
+		 * anything else (key type, parameters, even its id). */
+		if (!try_attr(t, objs[i], CKA_LABEL, label, sizeof(label) - 1,
+		    &labellen) || labellen < plen ||
+		    memcmp(label, o->prefix, plen) != 0)
+			continue;
+		label[labellen] = '\0';
+		if (!try_attr(t, objs[i], CKA_ID, id, sizeof(id), &idlen))
+			idlen = 0;
+		for (j = 0; idlen == A11_ID_LEN && j < o->nkeep; j++)
+			if (memcmp(o->keep[j], id, A11_ID_LEN) == 0)
+				break;
+		if (idlen == A11_ID_LEN && j < o->nkeep)
+			continue;
+		if ((rv = t->fl->C_DestroyObject(t->session, objs[i])) != CKR_OK) {
+			r = ck_error(t, rv);
+			goto out;
+		}
+		if (idlen == A11_ID_LEN)
+			cache_forget(t, id);
+		if ((grown = realloc(o->gone, (o->ngone + 1) *
+		    sizeof(*grown))) == NULL) {
+			r = ANCHOR_E_NOMEM;
+			goto out;
+		}
+		o->gone = grown;
+		memset(&o->gone[o->ngone], 0, sizeof(*grown));
+		memcpy(o->gone[o->ngone].label, label, labellen + 1);
+		if (idlen == A11_ID_LEN)
+			memcpy(o->gone[o->ngone].id, id, A11_ID_LEN);
+		o->ngone++;
+	}
+	r = ANCHOR_OK;
+ out:
+	free(objs);
+	return r;
+}
+
+int
+a11_destroy_orphans(a11_token *t, const char *prefix,
+    const uint8_t (*keep)[A11_ID_LEN], size_t nkeep, a11_key **gone,
+    size_t *ngone)
+{
+	struct orphan_ctx o = { prefix, keep, nkeep, NULL, 0 };
+	int r;
+
+	*gone = NULL;
+	*ngone = 0;
+	if (t == NULL || prefix == NULL || prefix[0] == '\0' ||
+	    (keep == NULL && nkeep > 0))
+		return ANCHOR_E_INVAL;
+	/* Objects destroyed before a reconnect are reported as well. */
+	if ((r = run(t, op_destroy_orphans, &o)) != ANCHOR_OK) {
+		free(o.gone);
+		return r;
+	}
+	*gone = o.gone;
+	*ngone = o.ngone;
+	return ANCHOR_OK;
+}
+
 int
 a11_destroy(a11_token *t, const uint8_t id[A11_ID_LEN])
 {

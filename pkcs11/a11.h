@@ -128,6 +128,17 @@ int a11_sign_x509(a11_token *t, const uint8_t id[A11_ID_LEN], X509 *cert);
 /* Read back the private key's attributes. */
 int a11_attributes(a11_token *t, const uint8_t id[A11_ID_LEN], a11_attrs *out);
 
+/*
+ * Destroy every token object whose label starts with prefix and whose
+ * CKA_ID is not in keep: what a run that died between the token and the
+ * database left behind, including objects a crash cut short (no key type,
+ * no id).  *gone (malloc'd, free()) lists what was destroyed: label, and id
+ * when it had a 16-byte one.  prefix must not be empty.
+ */
+int a11_destroy_orphans(a11_token *t, const char *prefix,
+    const uint8_t (*keep)[A11_ID_LEN], size_t nkeep, a11_key **gone,
+    size_t *ngone);
+
 /* Destroy the private and public objects with this CKA_ID. */
 int a11_destroy(a11_token *t, const uint8_t id[A11_ID_LEN]);
 
