@@ -18,6 +18,7 @@
 #include "conf.h"
 #include "domain.h"
 #include "error.h"
+#include "jose.h"
 #include "log.h"
 #include "rotate.h"
 #include "store.h"
@@ -37,7 +38,9 @@ usage(FILE *f)
 	    "       anchorctl [-c FILE] rotate [--now UNIX_SECONDS] [--dry-run]\n"
 	    "                           [--force x509-ca|jwt|bundle-signing ...]\n"
 	    "       anchorctl [-c FILE] revoke --key KID --reason TEXT\n"
-	    "                           [--operator NAME] [--now UNIX_SECONDS]\n");
+	    "                           [--operator NAME] [--now UNIX_SECONDS]\n"
+	    "       anchorctl [-c FILE] audit list [--json] [--since UNIX_SECONDS]\n"
+	    "       anchorctl [-c FILE] audit verify\n");
 }
 
 static void
@@ -443,6 +446,138 @@ cmd_revoke(const struct anchor_conf *conf, const char *kid, const char *reason,
 }
 
 static int
+cmd_audit_list(const struct anchor_conf *conf, bool as_json, int64_t since)
+{
+	struct anchor_store *s = NULL;
+	struct anchor_audit_row *rows = NULL;
+	size_t n = 0, i;
+	json_t *all = NULL;
+	char t[32], hex[65];
+	int r, rc = EXIT_FAILURE;
+
+	if ((r = open_store(conf, &s)) != ANCHOR_OK)
+		goto out;
+	if ((r = anchor_store_audit_list(s, 0, since, &rows, &n)) != ANCHOR_OK) {
+		error_f("reading the audit log: %s", anchor_store_errmsg(s));
+		goto out;
+	}
+	if (as_json && (all = json_array()) == NULL)
+		goto out;
+	for (i = 0; i < n; i++) {
+		json_t *rec = json_loads(rows[i].record, JSON_REJECT_DUPLICATES, NULL);
+		json_t *data = json_object_get(rec, "data");
+
+		anchor_hex(rows[i].hash, sizeof(rows[i].hash), hex);
+		if (as_json) {
+			json_array_append_new(all, json_pack("{s:I, s:I, s:s, s:O, s:s}",
+			    "seq", (json_int_t)rows[i].seq, "ts", (json_int_t)rows[i].ts,
+			    "event", rows[i].event, "data", data ? data : json_null(),
+			    "hash", hex));
+		} else {
+			char *text = data ? json_dumps(data, JSON_COMPACT |
+			    JSON_SORT_KEYS) : NULL;
+
+			fmt_time(rows[i].ts, t, sizeof(t));
+			printf("%6" PRId64 "  %s  %-22s %s\n", rows[i].seq, t,
+			    rows[i].event, text ? text : "{}");
+			free(text);
+		}
+		json_decref(rec);
+	}
+	if (as_json) {
+		json_dumpf(all, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		printf("\n");
+	}
+	rc = EXIT_SUCCESS;
+ out:
+	json_decref(all);
+	anchor_audit_rows_free(rows, n);
+	anchor_store_close(s);
+	return rc;
+}
+
+/* Does the checkpoint's signature verify with the key it names? */
+static int
+checkpoint_valid(const struct anchor_checkpoint_row *c,
+    const struct anchor_key_row *keys, size_t n)
+{
+	EVP_PKEY *pk = NULL;
+	json_t *jwk = NULL;
+	size_t i;
+	int r = ANCHOR_E_TAMPERED;
+
+	for (i = 0; i < n; i++)
+		if (keys[i].role == ANCHOR_ROLE_BUNDLE_SIGNING &&
+		    strcmp(keys[i].kid, c->kid) == 0)
+			break;
+	if (i == n || (jwk = json_loads(keys[i].jwk, 0, NULL)) == NULL)
+		goto out;
+	if (anchor_jwk_ec_public(json_string_value(json_object_get(jwk, "kty")),
+	    json_string_value(json_object_get(jwk, "crv")),
+	    json_string_value(json_object_get(jwk, "x")),
+	    json_string_value(json_object_get(jwk, "y")), &pk) != ANCHOR_OK)
+		goto out;
+	/* a11_sign hashes the message it is given: the record hash. */
+	r = anchor_verify_raw(pk, keys[i].alg == ANCHOR_ALG_EC_P384 ? "ES384" :
+	    "ES256", c->hash, sizeof(c->hash), c->sig, c->siglen);
+ out:
+	EVP_PKEY_free(pk);
+	json_decref(jwk);
+	return r;
+}
+
+static int
+cmd_audit_verify(const struct anchor_conf *conf)
+{
+	struct anchor_store *s = NULL;
+	struct anchor_checkpoint_row *cps = NULL;
+	struct anchor_key_row *keys = NULL;
+	size_t ncp = 0, nkeys = 0, i;
+	int64_t bad = 0, head = 0;
+	uint8_t hash[32];
+	int r, rc = EXIT_FAILURE;
+
+	if ((r = open_store(conf, &s)) != ANCHOR_OK)
+		goto out;
+	if ((r = anchor_store_audit_verify(s, &bad)) != ANCHOR_OK) {
+		if (r == ANCHOR_E_TAMPERED)
+			error_f("audit chain broken: first bad record is %" PRId64
+			    " (%s)", bad, anchor_store_errmsg(s));
+		else
+			error_f("audit chain: %s", anchor_strerror(r));
+		goto out;
+	}
+	if ((r = anchor_store_checkpoints(s, &cps, &ncp)) != ANCHOR_OK ||
+	    (r = anchor_store_keys(s, &keys, &nkeys)) != ANCHOR_OK ||
+	    (r = anchor_store_audit_head(s, &head, hash)) != ANCHOR_OK) {
+		error_f("reading the audit state: %s", anchor_store_errmsg(s));
+		goto out;
+	}
+	for (i = 0; i < ncp; i++) {
+		if (checkpoint_valid(&cps[i], keys, nkeys) != ANCHOR_OK) {
+			error_f("audit checkpoint at record %" PRId64 " (key %s) "
+			    "does not verify: the chain was rewritten at or "
+			    "before record %" PRId64 ", after record %" PRId64,
+			    cps[i].seq, cps[i].kid, cps[i].seq,
+			    i > 0 ? cps[i - 1].seq : 0);
+			goto out;
+		}
+	}
+	printf("audit chain: %" PRId64 " records, %zu signed checkpoints, all verify",
+	    head, ncp);
+	if (ncp > 0 && cps[ncp - 1].seq < head)
+		printf("; %" PRId64 " record(s) after the last checkpoint",
+		    head - cps[ncp - 1].seq);
+	printf("\n");
+	rc = EXIT_SUCCESS;
+ out:
+	anchor_checkpoint_rows_free(cps, ncp);
+	anchor_key_rows_free(keys, nkeys);
+	anchor_store_close(s);
+	return rc;
+}
+
+static int
 parse_now(const char *s, int64_t *now)
 {
 	uint64_t v;
@@ -622,6 +757,32 @@ main(int argc, char **argv)
 			goto bad;
 		}
 		rc = cmd_revoke(conf, kid, reason, op, now);
+	} else if (strcmp(cmd, "audit") == 0 && argc >= 2 &&
+	    strcmp(argv[1], "list") == 0) {
+		static const struct option lo[] = {
+			{ "json", no_argument, NULL, 'j' },
+			{ "since", required_argument, NULL, 's' },
+			{ NULL, 0, NULL, 0 },
+		};
+		bool as_json = false;
+		int64_t since = 0;
+
+		optind = 2;
+		while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+			if (c == 'j')
+				as_json = true;
+			else if (c == 's') {
+				if (parse_now(optarg, &since) != 0)
+					goto bad;
+			} else
+				goto bad;
+		}
+		if (optind != argc)
+			goto bad;
+		rc = cmd_audit_list(conf, as_json, since);
+	} else if (strcmp(cmd, "audit") == 0 && argc == 2 &&
+	    strcmp(argv[1], "verify") == 0) {
+		rc = cmd_audit_verify(conf);
 	} else {
 		error_f("unknown command: %.40s", cmd);
 		goto bad;

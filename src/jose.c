@@ -11,6 +11,8 @@
 #include <openssl/core_names.h>
 #include <openssl/ec.h>
 #include <openssl/evp.h>
+#include <openssl/ecdsa.h>
+#include <openssl/param_build.h>
 #include <openssl/obj_mac.h>
 #include <openssl/objects.h>
 #include <openssl/x509.h>
@@ -990,5 +992,97 @@ anchor_f3_sign(const char *trust_domain, unsigned version,
 	r = jws_envelope(payload, len, tail.p, signers, n, out, outlen);
  out:
 	sb_clear(&tail);
+	return r;
+}
+
+int
+anchor_jwk_ec_public(const char *kty, const char *crv, const char *xs,
+    const char *ys, EVP_PKEY **out)
+{
+	uint8_t *x = NULL, *y = NULL, point[1 + 2 * 48];
+	size_t xl = 0, yl = 0, fl;
+	const char *group;
+	OSSL_PARAM_BLD *bld = NULL;
+	OSSL_PARAM *params = NULL;
+	EVP_PKEY_CTX *ctx = NULL;
+	int r = ANCHOR_E_INVAL;
+
+	*out = NULL;
+	if (kty == NULL || strcmp(kty, "EC") != 0 || crv == NULL || xs == NULL ||
+	    ys == NULL)
+		goto out;
+	if (strcmp(crv, "P-256") == 0) {
+		group = "prime256v1";
+		fl = 32;
+	} else if (strcmp(crv, "P-384") == 0) {
+		group = "secp384r1";
+		fl = 48;
+	} else
+		goto out;
+	if (anchor_b64url_decode(xs, strlen(xs), &x, &xl) != ANCHOR_OK ||
+	    anchor_b64url_decode(ys, strlen(ys), &y, &yl) != ANCHOR_OK ||
+	    xl != fl || yl != fl)
+		goto out;
+	point[0] = 0x04;
+	memcpy(point + 1, x, fl);
+	memcpy(point + 1 + fl, y, fl);
+	r = ANCHOR_E_CRYPTO;
+	if ((bld = OSSL_PARAM_BLD_new()) == NULL ||
+	    !OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME,
+	    group, 0) ||
+	    !OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY,
+	    point, 1 + 2 * fl) ||
+	    (params = OSSL_PARAM_BLD_to_param(bld)) == NULL)
+		goto out;
+	if ((ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL)) == NULL ||
+	    EVP_PKEY_fromdata_init(ctx) != 1 ||
+	    EVP_PKEY_fromdata(ctx, out, EVP_PKEY_PUBLIC_KEY, params) != 1)
+		goto out;
+	r = ANCHOR_OK;
+ out:
+	EVP_PKEY_CTX_free(ctx);
+	OSSL_PARAM_free(params);
+	OSSL_PARAM_BLD_free(bld);
+	free(x);
+	free(y);
+	return r;
+}
+
+int
+anchor_verify_raw(EVP_PKEY *pk, const char *alg, const uint8_t *msg, size_t msglen,
+    const uint8_t *sig, size_t siglen)
+{
+	const EVP_MD *md = strcmp(alg, "ES384") == 0 ? EVP_sha384() : EVP_sha256();
+	size_t half = strcmp(alg, "ES384") == 0 ? 48 : 32;
+	ECDSA_SIG *es = NULL;
+	BIGNUM *br = NULL, *bs = NULL;
+	unsigned char *der = NULL;
+	EVP_MD_CTX *ctx = NULL;
+	int derlen, r = ANCHOR_E_TAMPERED;
+
+	if (siglen != 2 * half)
+		return ANCHOR_E_TAMPERED;
+	if ((es = ECDSA_SIG_new()) == NULL ||
+	    (br = BN_bin2bn(sig, (int)half, NULL)) == NULL ||
+	    (bs = BN_bin2bn(sig + half, (int)half, NULL)) == NULL ||
+	    !ECDSA_SIG_set0(es, br, bs)) {
+		BN_free(br);
+		BN_free(bs);
+		r = ANCHOR_E_CRYPTO;
+		goto out;
+	}
+	if ((derlen = i2d_ECDSA_SIG(es, &der)) <= 0) {
+		r = ANCHOR_E_CRYPTO;
+		goto out;
+	}
+	if ((ctx = EVP_MD_CTX_new()) == NULL ||
+	    EVP_DigestVerifyInit(ctx, NULL, md, NULL, pk) != 1)
+		goto out;
+	if (EVP_DigestVerify(ctx, der, (size_t)derlen, msg, msglen) == 1)
+		r = ANCHOR_OK;
+ out:
+	EVP_MD_CTX_free(ctx);
+	OPENSSL_free(der);
+	ECDSA_SIG_free(es);
 	return r;
 }

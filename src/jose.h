@@ -98,4 +98,18 @@ int anchor_f3_sign(const char *trust_domain, unsigned version,
     const uint8_t *payload, size_t len,
     const struct anchor_jws_signer *signers, size_t n, char **out, size_t *outlen);
 
+/*
+ * The EC public key of a JWK's members (kty "EC", crv "P-256" or "P-384",
+ * base64url x and y of the field size).  Free with EVP_PKEY_free().
+ */
+int anchor_jwk_ec_public(const char *kty, const char *crv, const char *x,
+    const char *y, EVP_PKEY **out);
+
+/*
+ * Verify a raw r||s signature (ES256: SHA-256, 64 bytes; ES384: SHA-384,
+ * 96 bytes) over msg.  ANCHOR_OK or ANCHOR_E_TAMPERED.
+ */
+int anchor_verify_raw(EVP_PKEY *pk, const char *alg, const uint8_t *msg,
+    size_t msglen, const uint8_t *sig, size_t siglen);
+
 #endif /* ANCHOR_JOSE_H */

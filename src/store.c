@@ -1999,3 +1999,80 @@ out:
 	sqlite3_finalize(st);
 	return r;
 }
+
+void
+anchor_checkpoint_rows_free(struct anchor_checkpoint_row *rows, size_t n)
+{
+	size_t i;
+
+	if (rows == NULL)
+		return;
+	for (i = 0; i < n; i++)
+		free(rows[i].sig);
+	free(rows);
+}
+
+int
+anchor_store_checkpoints(struct anchor_store *s,
+			 struct anchor_checkpoint_row **rows, size_t *n)
+{
+	static const char sql[] =
+	    "SELECT seq, hash, kid, sig, ts FROM audit_checkpoints ORDER BY id";
+	sqlite3_stmt *st = NULL;
+	struct anchor_checkpoint_row *list = NULL, *tmp;
+	size_t have = 0, cap = 0;
+	const unsigned char *kid;
+	const void *sig;
+	int rc, r, siglen;
+
+	*rows = NULL;
+	*n = 0;
+	if ((r = prepare(s, sql, &st)) != ANCHOR_OK)
+		goto out;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct anchor_checkpoint_row *c;
+
+		if (have == cap) {
+			cap = cap ? cap * 2 : 16;
+			if ((tmp = realloc(list, cap * sizeof(*list))) == NULL) {
+				r = ANCHOR_E_NOMEM;
+				goto out;
+			}
+			list = tmp;
+		}
+		c = &list[have];
+		memset(c, 0, sizeof(*c));
+		c->seq = sqlite3_column_int64(st, 0);
+		c->ts = sqlite3_column_int64(st, 4);
+		kid = sqlite3_column_text(st, 2);
+		sig = sqlite3_column_blob(st, 3);
+		siglen = sqlite3_column_bytes(st, 3);
+		if (col_fixed(st, 1, c->hash, 32) != ANCHOR_OK || kid == NULL ||
+		    strlen((const char *)kid) >= sizeof(c->kid) || sig == NULL ||
+		    siglen <= 0) {
+			r = fail(s, ANCHOR_E_STATE, "malformed checkpoint");
+			goto out;
+		}
+		memcpy(c->kid, kid, strlen((const char *)kid) + 1);
+		if ((c->sig = malloc((size_t)siglen)) == NULL) {
+			r = ANCHOR_E_NOMEM;
+			goto out;
+		}
+		memcpy(c->sig, sig, (size_t)siglen);
+		c->siglen = (size_t)siglen;
+		have++;
+	}
+	if (rc != SQLITE_DONE) {
+		r = db_fail(s, rc);
+		goto out;
+	}
+	*rows = list;
+	*n = have;
+	list = NULL;
+	have = 0;
+	r = ANCHOR_OK;
+out:
+	anchor_checkpoint_rows_free(list, have);
+	sqlite3_finalize(st);
+	return r;
+}

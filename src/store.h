@@ -170,4 +170,17 @@ int anchor_store_audit_head(struct anchor_store *s, int64_t *seq, uint8_t hash[3
 int anchor_store_checkpoint_insert(struct anchor_store *s, int64_t seq,
     const char *kid, const uint8_t *sig, size_t siglen, int64_t ts);
 
+/* Every checkpoint, oldest first.  Free with anchor_checkpoint_rows_free(). */
+struct anchor_checkpoint_row {
+	int64_t seq;			/* the audit record it covers */
+	uint8_t hash[32];		/* that record's hash when signed */
+	char kid[64];			/* the bundle-signing key that signed */
+	uint8_t *sig;			/* raw signature over hash (malloc'd) */
+	size_t siglen;
+	int64_t ts;
+};
+int anchor_store_checkpoints(struct anchor_store *s,
+    struct anchor_checkpoint_row **rows, size_t *n);
+void anchor_checkpoint_rows_free(struct anchor_checkpoint_row *rows, size_t n);
+
 #endif /* ANCHOR_STORE_H */
