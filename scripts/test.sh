@@ -9,7 +9,7 @@ autoreconf -fi >/dev/null 2>&1 || autoreconf -fi
 rm -rf build-test
 mkdir build-test
 cd build-test
-../configure --enable-sanitizers --enable-strict >configure.out 2>&1 || {
+../configure --enable-sanitizers --enable-strict --enable-fuzzing >configure.out 2>&1 || {
 	cat configure.out; echo "0 passed, 1 failed"; exit 1; }
 jobs=$(nproc 2>/dev/null || echo 2)
 make -j"$jobs" >make.out 2>&1 || {
