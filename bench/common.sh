@@ -7,11 +7,12 @@ SOFTHSM_MODULE=${SOFTHSM_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
 
 bench_build() {
 	"$top/scripts/deps.sh"
-	if [ ! -x "$B/anchorctl" ]; then
-		(cd "$top" && { [ -x configure ] || autoreconf -fi >/dev/null 2>&1; })
-		mkdir -p "$B"
-		(cd "$B" && "$top/configure" -q CFLAGS="-O2 -g" && make -s -j"$(nproc)") >/dev/null
+	(cd "$top" && { [ -x configure ] || autoreconf -fi >/dev/null 2>&1; })
+	mkdir -p "$B"
+	if [ ! -f "$B/Makefile" ]; then
+		(cd "$B" && "$top/configure" -q CFLAGS="-O2 -g") >/dev/null
 	fi
+	make -s -C "$B" -j"$(nproc)" >/dev/null
 }
 
 # bench_domain DIR TD: token, PIN file, config and ceremony under DIR.
