@@ -8,7 +8,7 @@ libssl-dev libp11-dev libp11-kit-dev p11-kit libgnutls28-dev
 libmicrohttpd-dev libjansson-dev libsqlite3-dev libyaml-dev
 libcurl4-openssl-dev libgfshare-dev libcmocka-dev
 softhsm2 opensc gnutls-bin openssl sqlite3 python3-jwcrypto python3-pykcs11
-libengine-pkcs11-openssl faketime bc
+libengine-pkcs11-openssl faketime bc curl procps
 clang libclang-rt-14-dev"
 
 missing=""
