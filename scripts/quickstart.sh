@@ -1,10 +1,12 @@
 #!/bin/sh
 # anchor quick start: build, make a private SoftHSM token, run the key
-# ceremony, then fetch the signed bundle and check it with an independent
-# JOSE implementation (jwcrypto) against signer set version 1.
+# ceremony, start anchord on localhost, then fetch the signed bundle over
+# HTTP and check it against signer set version 1 with anchor-verify and with
+# an independent JOSE implementation (jwcrypto).
 #
 # Everything lives under ./quickstart (token, PIN file, state, config); run
-# it again to start over.
+# it again to start over.  anchord keeps running; the last lines say how to
+# stop it.  PORT=NNNN picks another port than 8443.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -17,6 +19,11 @@ mkdir -p build-quickstart
 B="$top/build-quickstart"
 
 QS="$top/quickstart"
+PORT=${PORT:-8443}
+if [ -f "$QS/anchord.pid" ]; then
+	kill "$(cat "$QS/anchord.pid")" 2>/dev/null || true
+	sleep 1
+fi
 rm -rf "$QS"
 mkdir -p "$QS/tokens"
 chmod 700 "$QS"
@@ -47,6 +54,12 @@ pkcs11:
   pin_source: file:$QS/pin
 ca_subject: { country: [US], organization: [Quickstart Example] }
 bundle: { refresh_hint: 300s, signature_validity: 24h }
+federation:
+  # Plain HTTP on the loopback for this demonstration only: a signed bundle
+  # does not need a trusted channel.  Production uses https_web or
+  # https_spiffe (see anchord(8)).
+  allow_insecure_http: true
+  bundle_endpoint: { address: 127.0.0.1, port: $PORT, profile: http }
 CONF
 
 echo "== key ceremony"
@@ -56,12 +69,43 @@ echo "== key ceremony"
 echo "== status"
 "$B/anchorctl" -c "$QS/anchor.yaml" status
 
-echo "== signed bundle (anchorctl bundle --format jws)"
-"$B/anchorctl" -c "$QS/anchor.yaml" bundle --format jws >"$QS/bundle.jws"
+echo "== starting anchord on http://127.0.0.1:$PORT"
+user_opts=""
+if [ "$(id -u)" -eq 0 ]; then
+	# The network process drops to nobody; the signer keeps the state's owner.
+	user_opts="--user nobody"
+fi
+"$B/anchord" -c "$QS/anchor.yaml" $user_opts -p "$QS/anchord.pid" 2>"$QS/anchord.log"
+i=0
+until curl -sf -o /dev/null "http://127.0.0.1:$PORT/healthz"; do
+	i=$((i + 1))
+	if [ $i -gt 50 ]; then
+		echo "anchord did not come up:"; cat "$QS/anchord.log"; exit 1
+	fi
+	sleep 0.2
+done
+echo "healthz: $(curl -s "http://127.0.0.1:$PORT/healthz")"
+
+echo "== fetching the signed bundle: curl http://127.0.0.1:$PORT/bundle.jws"
+curl -sf -D "$QS/headers.txt" -o "$QS/bundle.jws" "http://127.0.0.1:$PORT/bundle.jws"
+grep -i -E '^(content-type|etag|cache-control):' "$QS/headers.txt"
 cat "$QS/bundle.jws"; echo
 
-echo "== verifying with jwcrypto against signer set version 1"
+echo "== anchor-verify against signer set version 1 (pinned by its fingerprint)"
+"$B/anchor-verify" --trust-domain quickstart.example.org \
+    --signers "$QS/ceremony/signers-1.jws" --state "$QS/relying-party.state" \
+    --out "$QS/bundle.json" "$QS/bundle.jws"
+echo "accepted: sequence $(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["spiffe_sequence"])' "$QS/bundle.json")"
+
+echo "== the same check with jwcrypto, an independent JOSE implementation"
 /usr/bin/python3 "$top/tests/jws_verify.py" --signers "$QS/ceremony/signers-1.jws" \
-    --typ spiffe-bundle+jws --payload-out "$QS/bundle.json" "$QS/bundle.jws"
-echo "verified SPIFFE bundle:"
+    --typ spiffe-bundle+jws --payload-out "$QS/bundle-jwcrypto.json" "$QS/bundle.jws"
+cmp "$QS/bundle.json" "$QS/bundle-jwcrypto.json"
+curl -sf -o "$QS/served.json" "http://127.0.0.1:$PORT/"
+cmp "$QS/bundle.json" "$QS/served.json"
+echo "both verifiers accept it, and GET / serves exactly the verified payload:"
 /usr/bin/python3 -m json.tool "$QS/bundle.json"
+
+echo
+echo "anchord is running (pid $(cat "$QS/anchord.pid")); stop it with:"
+echo "    kill \$(cat $QS/anchord.pid)"
