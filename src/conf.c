@@ -848,14 +848,43 @@ parse_bundle(struct cx *cx, yaml_node_t *map, const char *path,
 	return ANCHOR_OK;
 }
 
+/* A host name for a certificate: LDH labels of 1 to 63, 253 in all. */
+static int
+check_dns_name(struct cx *cx, const yaml_node_t *v, const char *path,
+    const char *s, const void *arg)
+{
+	size_t len = strlen(s), label = 0, i;
+
+	(void)arg;
+	if (len == 0 || len > 253)
+		goto bad;
+	for (i = 0; i <= len; i++) {
+		char ch = s[i];
+
+		if (ch == '.' || ch == '\0') {
+			if (label == 0 || label > 63 || s[i - 1] == '-')
+				goto bad;
+			label = 0;
+			continue;
+		}
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		    (ch >= '0' && ch <= '9') || (ch == '-' && label > 0)))
+			goto bad;
+		label++;
+	}
+	return ANCHOR_OK;
+ bad:
+	return fail(cx, v, path, "\"%.100s\" is not a DNS name", s);
+}
+
 static int
 parse_endpoint(struct cx *cx, yaml_node_t *map, const char *path,
     struct anchor_conf *c)
 {
-	enum { ADDRESS, PORT, PROFILE, CERT, KEY, SPIFFE_ID };
+	enum { ADDRESS, PORT, PROFILE, CERT, KEY, SPIFFE_ID, DNS };
 	struct field f[] = {
 		F("address"), F("port"), F("profile"), F("cert_file"),
-		F("key"), F("endpoint_spiffe_id"),
+		F("key"), F("endpoint_spiffe_id"), F("dns_names"),
 	};
 	char kp[KEYPATH_MAX], pp[KEYPATH_MAX];
 	const char *td;
@@ -946,6 +975,15 @@ parse_endpoint(struct cx *cx, yaml_node_t *map, const char *path,
 	} else if (strcmp(c->endpoint_profile, "https_spiffe") == 0)
 		return fail(cx, f[PROFILE].value, kp, "required with profile "
 		    "https_spiffe");
+	if (f[DNS].value != NULL) {
+		subpath(kp, sizeof(kp), path, "dns_names");
+		if (strcmp(c->endpoint_profile, "https_spiffe") != 0)
+			return fail(cx, f[DNS].value, kp, "only used with profile "
+			    "https_spiffe");
+		if ((r = get_string_list(cx, f[DNS].value, kp, check_dns_name,
+		    NULL, &c->endpoint_dns_names, NULL)) != ANCHOR_OK)
+			return r;
+	}
 	return ANCHOR_OK;
 }
 
@@ -1418,6 +1456,7 @@ anchor_conf_free(struct anchor_conf *c)
 	free(c->cert_file);
 	free(c->key);
 	free(c->endpoint_spiffe_id);
+	free_list(c->endpoint_dns_names);
 	for (i = 0; i < c->n_peers; i++)
 		peer_free(&c->peers[i]);
 	free(c->peers);

@@ -72,6 +72,7 @@ struct anchor_conf {
 	char *cert_file;		/* https_web */
 	char *key;			/* https_web: file path or pkcs11: URI */
 	char *endpoint_spiffe_id;	/* https_spiffe */
+	char **endpoint_dns_names;	/* https_spiffe: DNS SANs beside the URI SAN */
 	struct anchor_peer *peers;
 	size_t n_peers;
 };

@@ -216,6 +216,19 @@ anchord_svid_issue(struct anchor_domain *d, const uint8_t *spki,
 		r = ANCHOR_E_NOMEM;
 		goto out;
 	}
+	/* Exactly one URI SAN; DNS names beside it let ordinary TLS clients
+	 * (curl --cacert) check the host as well (X509-SVID §2). */
+	for (i = 0; c->endpoint_dns_names != NULL &&
+	    c->endpoint_dns_names[i] != NULL; i++) {
+		char *more;
+
+		if (asprintf(&more, "%s,DNS:%s", san, c->endpoint_dns_names[i]) < 0) {
+			r = ANCHOR_E_NOMEM;
+			goto out;
+		}
+		free(san);
+		san = more;
+	}
 	if ((r = add_ext(x, cacert, NID_basic_constraints,
 	    "critical,CA:FALSE")) != ANCHOR_OK ||
 	    (r = add_ext(x, cacert, NID_key_usage,

@@ -80,7 +80,7 @@ stop_anchord
 
 # https_spiffe: an X509-SVID from the domain's own CA.
 SPIFFE_ID=spiffe://prod.example.com/anchord/bundle-endpoint
-sed "s|profile: https_web.*|profile: https_spiffe, endpoint_spiffe_id: \"$SPIFFE_ID\" }|" \
+sed "s|profile: https_web.*|profile: https_spiffe, endpoint_spiffe_id: \"$SPIFFE_ID\", dns_names: [bundles.prod.example.com] }|" \
     "$CONF" >"$T/c.new" && mv "$T/c.new" "$CONF"
 PORT=$(free_port)
 sed "s/port: [0-9]*/port: $PORT/" "$CONF" >"$T/c.new" && mv "$T/c.new" "$CONF"
@@ -117,11 +117,19 @@ check "the server certificate chains to the domain CA and its URI SAN is $SPIFFE
 serial1=$(svid_check)
 check "openssl verifies the chain against the domain CA" sh -c \
     "openssl s_client -connect 127.0.0.1:$PORT -CAfile '$T/td-ca.pem' -verify_return_error </dev/null 2>&1 | grep -q 'Verify return code: 0 (ok)'"
-check_fails "curl with the domain CA but a host name check refuses it (no DNS SAN)" \
+check "curl --cacert <the domain CA> connects to the configured DNS name" \
+    curl -sf --cacert "$T/td-ca.pem" --resolve "bundles.prod.example.com:$PORT:127.0.0.1" \
+    -o "$T/spiffe-bundle.jws" "https://bundles.prod.example.com:$PORT/bundle.jws"
+check "and what it fetched verifies against signer set 1" \
+    "$top_builddir/anchor-verify" --trust-domain prod.example.com --signers "$T/out/signers-1.jws" \
+    "$T/spiffe-bundle.jws"
+check_fails "curl refuses a host name the SVID does not carry" \
     curl -sf --cacert "$T/td-ca.pem" -o /dev/null "https://localhost:$PORT/"
 openssl s_client -connect "127.0.0.1:$PORT" </dev/null 2>/dev/null | openssl x509 -noout -text >"$T/svid.txt"
 assert "the SVID is not a CA and is for digital signatures" \
     sh -c "grep -q 'CA:FALSE' '$T/svid.txt' && grep -q 'Digital Signature' '$T/svid.txt'"
+assert "the SVID has exactly one URI SAN, beside the DNS name" \
+    sh -c "test \$(grep -o 'URI:' '$T/svid.txt' | wc -l) -eq 1 && grep -q 'DNS:bundles.prod.example.com' '$T/svid.txt'"
 check "the network process has no module mapped and runs as nobody" sh -c \
     "! grep -q 'softhsm\|anchor-fault' /proc/$ANCHORD_PID/maps && grep -Eq '^Uid:[[:space:]]+65534' /proc/$ANCHORD_PID/status"
 renewed() {

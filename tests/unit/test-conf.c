@@ -234,6 +234,7 @@ static const char full_yaml[] =
     "    port: 9443\n"
     "    profile: https_spiffe\n"
     "    endpoint_spiffe_id: spiffe://prod.example.com/anchor/endpoint\n"
+    "    dns_names: [bundles.prod.example.com, anchor-1.prod.example.com]\n"
     "  federates_with:\n"
     "    staging.example.com:\n"
     "      bundle_endpoint_url: https://spiffe-federation.staging.example.com:8443\n"
@@ -331,6 +332,9 @@ test_full(void **state)
 	assert_null(c->key);
 	assert_string_equal(c->endpoint_spiffe_id,
 	    "spiffe://prod.example.com/anchor/endpoint");
+	assert_string_equal(c->endpoint_dns_names[0], "bundles.prod.example.com");
+	assert_string_equal(c->endpoint_dns_names[1], "anchor-1.prod.example.com");
+	assert_null(c->endpoint_dns_names[2]);
 
 	assert_int_equal(c->n_peers, 3);
 	p = &c->peers[0];
@@ -793,6 +797,15 @@ static const struct bad bad_cases[] = {
 	    HEAD "federation:\n  bundle_endpoint:\n    profile: https_spiffe\n", 8,
 	    "federation.bundle_endpoint.endpoint_spiffe_id",
 	    "required with profile https_spiffe" },
+	{ "endpoint_dns_name_invalid",
+	    HEAD "federation:\n  bundle_endpoint:\n    profile: https_spiffe\n"
+	    "    endpoint_spiffe_id: spiffe://example.org/anchor\n"
+	    "    dns_names: [ok.example.org, -bad.example.org]\n", 10,
+	    "federation.bundle_endpoint.dns_names[1]", "is not a DNS name" },
+	{ "endpoint_dns_names_without_spiffe",
+	    HEAD "federation:\n  bundle_endpoint:\n    profile: https_web\n"
+	    "    dns_names: [a.example.org]\n", 9,
+	    "federation.bundle_endpoint.dns_names", "only used with profile https_spiffe" },
 	{ "endpoint_spiffe_id_other_domain",
 	    HEAD "federation:\n  bundle_endpoint:\n    profile: https_spiffe\n"
 	    "    endpoint_spiffe_id: spiffe://example.net/anchor\n", 9,
