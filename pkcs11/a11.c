@@ -1027,6 +1027,7 @@ struct sign_ctx {
 	size_t msglen;
 	uint8_t *sig;
 	size_t *siglen;
+	bool prehashed;		/* msg is the digest (EC keys only) */
 };
 
 static int
@@ -1066,9 +1067,19 @@ op_sign(a11_token *t, void *arg)
 	}
 	if (*s->siglen < want)
 		return ANCHOR_E_INVAL;
-	if (EVP_Digest(s->msg, s->msglen, in + inlen, &mdlen, md, NULL) != 1)
-		return ANCHOR_E_CRYPTO;
-	inlen += mdlen;
+	if (s->prehashed) {
+		if (type == A11_KEY_RSA_3072)
+			return ANCHOR_E_UNSUPPORTED;
+		if (s->msglen != (size_t)EVP_MD_get_size(md))
+			return ANCHOR_E_INVAL;
+		memcpy(in, s->msg, s->msglen);
+		inlen = s->msglen;
+	} else {
+		if (EVP_Digest(s->msg, s->msglen, in + inlen, &mdlen, md,
+		    NULL) != 1)
+			return ANCHOR_E_CRYPTO;
+		inlen += mdlen;
+	}
 	if ((rv = t->fl->C_SignInit(t->session, &mech, obj)) != CKR_OK) {
 		/* Destroyed since it was cached: the next call looks again. */
 		if (rv == CKR_KEY_HANDLE_INVALID ||
@@ -1091,13 +1102,25 @@ int
 a11_sign(a11_token *t, const uint8_t id[A11_ID_LEN],
     const uint8_t *msg, size_t msglen, uint8_t *sig, size_t *siglen)
 {
-	struct sign_ctx s = { id, msg, msglen, sig, siglen };
+	struct sign_ctx s = { id, msg, msglen, sig, siglen, false };
 
 	if (t == NULL || id == NULL || (msg == NULL && msglen > 0) ||
 	    sig == NULL || siglen == NULL)
 		return ANCHOR_E_INVAL;
 	if (msg == NULL)
 		s.msg = (const uint8_t *)"";
+	return run(t, op_sign, &s);
+}
+
+int
+a11_sign_digest(a11_token *t, const uint8_t id[A11_ID_LEN],
+    const uint8_t *digest, size_t digestlen, uint8_t *sig, size_t *siglen)
+{
+	struct sign_ctx s = { id, digest, digestlen, sig, siglen, true };
+
+	if (t == NULL || id == NULL || digest == NULL || sig == NULL ||
+	    siglen == NULL)
+		return ANCHOR_E_INVAL;
 	return run(t, op_sign, &s);
 }
 

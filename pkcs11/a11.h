@@ -116,6 +116,16 @@ int a11_list(a11_token *t, const char *prefix, a11_key **keys, size_t *n);
 int a11_sign(a11_token *t, const uint8_t id[A11_ID_LEN],
     const uint8_t *msg, size_t msglen, uint8_t *sig, size_t *siglen);
 
+/*
+ * Sign a digest made elsewhere with the EC private key `id` (CKM_ECDSA):
+ * 32 bytes (SHA-256) for a P-256 key, 48 (SHA-384) for P-384; the
+ * signature is raw r||s (64 or 96 bytes).  ANCHOR_E_INVAL for another
+ * digest length, ANCHOR_E_UNSUPPORTED for an RSA key.  *siglen as for
+ * a11_sign().
+ */
+int a11_sign_digest(a11_token *t, const uint8_t id[A11_ID_LEN],
+    const uint8_t *digest, size_t digestlen, uint8_t *sig, size_t *siglen);
+
 /* The public key of `id` as an OpenSSL key; free with EVP_PKEY_free(). */
 int a11_public_key(a11_token *t, const uint8_t id[A11_ID_LEN], EVP_PKEY **out);
 

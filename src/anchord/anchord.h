@@ -7,8 +7,9 @@
  *   signer   loads the PKCS#11 module, holds the token session, reads the
  *            state store, re-signs the bundle at half of its validity,
  *            issues the endpoint's X509-SVID (https_spiffe), reads the TLS
- *            files (https_web), and pushes everything the network process
- *            serves over the socketpair (ipc.h).  Not dumpable.
+ *            files (https_web) or finds the TLS key in the token and signs
+ *            handshakes with it, and pushes everything the network
+ *            process serves over the socketpair (ipc.h).  Not dumpable.
  *   network  never loads the module and never opens the store; drops to
  *            --user, sets no_new_privs, and serves the pushed bytes from
  *            memory with libmicrohttpd.
@@ -17,8 +18,12 @@
  * database needs write access to its -shm file, the state directory stays
  * the signer user's alone (0700), and the process that faces the network
  * opens no file at all after it starts.  The only private key the network
- * process holds is the TLS key (https_web: the operator's; https_spiffe:
- * an ephemeral one that never leaves it).
+ * process holds is the TLS key (https_web: the operator's from a file;
+ * https_spiffe: an ephemeral one that never leaves it).  An https_web key
+ * named by a pkcs11: URI stays in the token: the network process sends the
+ * digest of each handshake signature (TLS_SIGN) and the signer signs it
+ * with the key its configuration names (the request names no key), at
+ * most --tls-sign-rate times a second.
  *
  * Payload layouts of the messages (ipc.h has the framing):
  *
@@ -32,9 +37,15 @@
  *                 i64 notAfter
  *   SVID_FAIL     u32 request id, u32 seconds before asking again
  *   CONFIG        i64 refresh hint, str address, u32 port, str profile
+ *   TLS_TOKEN_CREDS  bytes certificate chain (PEM), bytes SubjectPublicKeyInfo
+ *                 (DER) of the token key, the leaf's
+ *   TLS_SIGNATURE u32 request id, u32 result (enum anchord_tls_sign_result),
+ *                 bytes signature (raw r||s; empty unless the result is OK)
  *   RELOAD        empty
  *   SVID_REQUEST  u32 request id, bytes SubjectPublicKeyInfo (DER)
  *   SHUTDOWN      empty
+ *   TLS_SIGN      u32 request id, bytes digest (SHA-256 for a P-256 key,
+ *                 SHA-384 for P-384)
  */
 #ifndef ANCHORD_H
 #define ANCHORD_H
@@ -74,6 +85,7 @@ struct anchord_opts {
 	unsigned probe_interval;	/* seconds between token probes */
 	unsigned backoff_max;		/* seconds, cap of the reconnect back-off */
 	int64_t svid_ttl;		/* seconds, https_spiffe certificate */
+	unsigned tls_sign_rate;		/* token TLS signatures per second */
 };
 
 /* The signer process; returns its exit status. */

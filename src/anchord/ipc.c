@@ -11,8 +11,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <string.h>
-
 #include "error.h"
 #include "ipc.h"
 
@@ -26,10 +24,13 @@ anchord_ipc_type_ok(enum anchord_ipc_side side, uint32_t type)
 	case IPC_SVID:
 	case IPC_SVID_FAIL:
 	case IPC_CONFIG:
+	case IPC_TLS_TOKEN_CREDS:
+	case IPC_TLS_SIGNATURE:
 		return side == IPC_SIDE_NETWORK;
 	case IPC_RELOAD:
 	case IPC_SVID_REQUEST:
 	case IPC_SHUTDOWN:
+	case IPC_TLS_SIGN:
 		return side == IPC_SIDE_SIGNER;
 	default:
 		return false;
@@ -58,6 +59,12 @@ anchord_ipc_type_name(uint32_t type)
 		return "svid-request";
 	case IPC_SHUTDOWN:
 		return "shutdown";
+	case IPC_TLS_TOKEN_CREDS:
+		return "tls-token-creds";
+	case IPC_TLS_SIGNATURE:
+		return "tls-signature";
+	case IPC_TLS_SIGN:
+		return "tls-sign";
 	default:
 		return "unknown";
 	}

@@ -29,11 +29,27 @@ enum anchord_ipc_type {
 	IPC_SVID = 4,		/* https_spiffe: an issued certificate */
 	IPC_SVID_FAIL = 5,	/* https_spiffe: the request could not be served */
 	IPC_CONFIG = 6,		/* settings after a reload */
+	IPC_TLS_TOKEN_CREDS = 7, /* https_web: chain; the key stays in the token */
+	IPC_TLS_SIGNATURE = 8,	/* https_web: the answer to a TLS_SIGN */
 	/* network -> signer */
 	IPC_RELOAD = 16,	/* SIGHUP reached the network process */
 	IPC_SVID_REQUEST = 17,	/* sign a certificate for this public key */
 	IPC_SHUTDOWN = 18,	/* stop now */
+	IPC_TLS_SIGN = 19,	/* https_web: sign a handshake digest */
 };
+
+/* The result field of IPC_TLS_SIGNATURE. */
+enum anchord_tls_sign_result {
+	TLS_SIGN_OK = 0,		/* the signature follows */
+	TLS_SIGN_REFUSED = 1,		/* no token key configured, bad request */
+	TLS_SIGN_RATE_LIMITED = 2,	/* over the signer's signatures per second */
+	TLS_SIGN_TOKEN = 3,		/* the token is not available */
+};
+#define TLS_SIGN_RESULTS	4
+/* Largest digest in a TLS_SIGN (SHA-512) and signature in a TLS_SIGNATURE
+ * (raw r||s of P-521, more than the P-256 and P-384 keys accepted). */
+#define ANCHORD_TLS_DIGEST_MAX	64
+#define ANCHORD_TLS_SIG_MAX	132
 
 /* Which side reads a message. */
 enum anchord_ipc_side {

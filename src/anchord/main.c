@@ -23,6 +23,7 @@
 
 #include <microhttpd.h>
 
+#include "a11.h"
 #include "anchord.h"
 #include "error.h"
 #include "log.h"
@@ -38,7 +39,8 @@ usage(FILE *f)
 	    "               [--max-connections N] [--max-per-ip N]\n"
 	    "               [--connection-memory BYTES] [--threads N]\n"
 	    "               [--timeout SECONDS] [--probe-interval SECONDS]\n"
-	    "               [--backoff-max SECONDS] [--svid-ttl DURATION]\n");
+	    "               [--backoff-max SECONDS] [--svid-ttl DURATION]\n"
+	    "               [--tls-sign-rate N]\n");
 }
 
 static bool
@@ -188,11 +190,6 @@ check_conf(const struct anchor_conf *c)
 			    "key", c->path);
 			return ANCHOR_E_CONFIG;
 		}
-		if (strncmp(c->key, "pkcs11:", 7) == 0) {
-			error_f("%.200s: a pkcs11: URI as the https_web key is "
-			    "not supported yet: give a key file", c->path);
-			return ANCHOR_E_UNSUPPORTED;
-		}
 	} else if (strcmp(p, "https_spiffe") == 0) {
 		if (c->endpoint_spiffe_id == NULL ||
 		    !anchord_spiffe_id_in(c->endpoint_spiffe_id,
@@ -278,6 +275,7 @@ main(int argc, char **argv)
 		{ "probe-interval", required_argument, NULL, 6 },
 		{ "backoff-max", required_argument, NULL, 7 },
 		{ "svid-ttl", required_argument, NULL, 8 },
+		{ "tls-sign-rate", required_argument, NULL, 9 },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -305,6 +303,7 @@ main(int argc, char **argv)
 	o.probe_interval = 10;
 	o.backoff_max = 60;
 	o.svid_ttl = 3600;
+	o.tls_sign_rate = 50;
 	anchor_log_init(argv[0], false);
 
 	while ((ch = getopt_long(argc, argv, "c:fvu:s:p:h", longopts, NULL)) != -1) {
@@ -360,6 +359,10 @@ main(int argc, char **argv)
 		case 8:
 			if (anchor_parse_duration(optarg, &o.svid_ttl) !=
 			    ANCHOR_OK || o.svid_ttl < 10)
+				goto badarg;
+			break;
+		case 9:
+			if (!parse_uint(optarg, 1, 100000, &o.tls_sign_rate))
 				goto badarg;
 			break;
 		case 'h':

@@ -7,6 +7,11 @@
  * issues the endpoint's X509-SVID.  A token in trouble is closed and opened
  * again with a doubling back-off; the store side keeps working meanwhile,
  * so the last good signed bundle stays served.
+ *
+ * An https_web key named by a pkcs11: URI is looked up once the token is
+ * open (and again after a reload); from then on it is named by its CKA_ID,
+ * which survives a reconnect.  TLS_SIGN requests carry a digest and an id,
+ * never a key: they are signed with that key or not at all.
  */
 #include "config.h"
 
@@ -24,13 +29,17 @@
 #include <unistd.h>
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/sha.h>
+#include <openssl/x509.h>
 #include <sqlite3.h>
 
 #include "anchord.h"
 #include "domain.h"
 #include "error.h"
 #include "ipc.h"
+#include "keyuri.h"
 #include "log.h"
 #include "util.h"
 
@@ -69,6 +78,19 @@ struct signer {
 	int64_t next_resign_ms;
 	int64_t last_svid_ms;
 	bool status_dirty;
+
+	/* https_web with a pkcs11: key */
+	bool tls_token;			/* the key is in the token */
+	bool tls_pending;		/* look it up once the token answers */
+	bool fatal;			/* a configuration error: stop */
+	struct {
+		bool set;
+		uint8_t id[A11_ID_LEN];
+		a11_keytype type;
+	} tk;
+	int64_t bucket;			/* rate limit, in thousandths */
+	int64_t bucket_ms;
+	int64_t limit_logged_ms;
 };
 
 static int64_t
@@ -274,6 +296,309 @@ push_content(struct signer *s, bool force)
 	return r;
 }
 
+static void token_failed(struct signer *s, int r, const char *what);
+
+/* The key URI without a query part, for log lines (it never has a PIN:
+ * the configuration refuses pin-value, the key URI any query). */
+#define URI_LOG(u)	(int)(strcspn((u), "?") > 200 ? 200 : strcspn((u), "?")), (u)
+
+/* Is id one of the domain's own keys (CA, bundle signing, any state)? */
+static bool
+domain_key(struct signer *s, const uint8_t id[A11_ID_LEN])
+{
+	struct anchor_key_row *rows = NULL;
+	size_t n = 0, i;
+	bool found = false;
+
+	if (anchor_store_keys(s->d->store, &rows, &n) != ANCHOR_OK)
+		return true;	/* cannot tell: refuse */
+	for (i = 0; i < n && !found; i++)
+		found = memcmp(rows[i].ckaid, id, A11_ID_LEN) == 0;
+	anchor_key_rows_free(rows, n);
+	return found;
+}
+
+/* The public key of the first certificate in a PEM file. */
+static int
+leaf_public_key(const char *path, EVP_PKEY **out)
+{
+	uint8_t *pem = NULL;
+	size_t len = 0;
+	BIO *bio = NULL;
+	X509 *x = NULL;
+	int r;
+
+	*out = NULL;
+	if ((r = anchor_read_file(path, ANCHORD_MAX_PEM, &pem, &len)) !=
+	    ANCHOR_OK)
+		goto out;
+	r = ANCHOR_E_CRYPTO;
+	if (len > INT32_MAX || (bio = BIO_new_mem_buf(pem, (int)len)) == NULL)
+		goto out;
+	if ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) == NULL)
+		goto out;
+	if ((*out = X509_get_pubkey(x)) == NULL)
+		goto out;
+	r = ANCHOR_OK;
+ out:
+	X509_free(x);
+	BIO_free(bio);
+	free(pem);
+	return r;
+}
+
+/*
+ * Find the https_web key named by the URI in the open token and check it
+ * against the certificate.  ANCHOR_E_CONFIG (logged) for what the operator
+ * must fix; token errors are returned as they are, not logged.
+ * *spki: DER SubjectPublicKeyInfo, malloc'd (free()).
+ */
+static int
+tls_key_find(struct signer *s, uint8_t id[A11_ID_LEN], a11_keytype *type,
+    uint8_t **spki, size_t *spki_len)
+{
+	const struct anchor_conf *c = s->conf;
+	a11_token *t = s->dt->token;
+	struct anchord_key_uri u;
+	a11_key *keys = NULL, *k = NULL;
+	EVP_PKEY *pub = NULL, *leaf = NULL;
+	unsigned char *der = NULL;
+	char err[256] = "";
+	size_t n = 0, i, matches = 0;
+	int len, r = ANCHOR_E_CONFIG;
+
+	*spki = NULL;
+	*spki_len = 0;
+	if (anchord_key_uri_parse(c->key, &u, err, sizeof(err)) != ANCHOR_OK) {
+		error_f("https_web key %.*s: %s", URI_LOG(c->key), err);
+		goto out;
+	}
+	if ((u.token != NULL && strcmp(u.token, a11_token_label(t)) != 0) ||
+	    (u.serial != NULL && strcmp(u.serial, a11_token_serial(t)) != 0)) {
+		error_f("https_web key %.*s names another token than the "
+		    "configured one (%.100s): the key must be in that token",
+		    URI_LOG(c->key), a11_token_label(t));
+		goto out;
+	}
+	if (u.has_id && u.id_len != A11_ID_LEN) {
+		error_f("https_web key %.*s: id= has %zu bytes; anchor finds "
+		    "keys with a %d-byte CKA_ID", URI_LOG(c->key), u.id_len,
+		    A11_ID_LEN);
+		goto out;
+	}
+	if ((r = a11_list(t, u.object != NULL ? u.object : "", &keys, &n)) !=
+	    ANCHOR_OK)
+		goto out;
+	r = ANCHOR_E_CONFIG;
+	for (i = 0; i < n; i++) {
+		if (u.object != NULL && strcmp(keys[i].label, u.object) != 0)
+			continue;
+		if (u.has_id && memcmp(keys[i].id, u.id, A11_ID_LEN) != 0)
+			continue;
+		k = &keys[i];
+		matches++;
+	}
+	if (matches == 0) {
+		error_f("https_web key %.*s: no private key in token %.100s "
+		    "matches (anchor uses EC P-256 or P-384 keys with a "
+		    "%d-byte CKA_ID)", URI_LOG(c->key), a11_token_label(t),
+		    A11_ID_LEN);
+		goto out;
+	}
+	if (matches > 1) {
+		error_f("https_web key %.*s is ambiguous: %zu private keys in "
+		    "token %.100s match; name one by id=", URI_LOG(c->key),
+		    matches, a11_token_label(t));
+		goto out;
+	}
+	if (k->type != A11_KEY_EC_P256 && k->type != A11_KEY_EC_P384) {
+		error_f("https_web key %.*s is an RSA key: TLS 1.3 signs with "
+		    "RSA-PSS, which anchor's token layer does not offer; use "
+		    "an EC P-256 or P-384 key", URI_LOG(c->key));
+		goto out;
+	}
+	if (strncmp(k->label, "anchor/", 7) == 0 || domain_key(s, k->id)) {
+		error_f("https_web key %.*s is one of the domain's own keys "
+		    "(%.100s): the TLS key must be a key of its own",
+		    URI_LOG(c->key), k->label);
+		goto out;
+	}
+	if ((r = a11_public_key(t, k->id, &pub)) != ANCHOR_OK)
+		goto out;
+	r = ANCHOR_E_CONFIG;
+	if (leaf_public_key(c->cert_file, &leaf) != ANCHOR_OK) {
+		error_f("certificate file %.200s: no PEM certificate",
+		    c->cert_file);
+		goto out;
+	}
+	if (EVP_PKEY_eq(pub, leaf) != 1) {
+		error_f("the certificate %.200s is not for the https_web key "
+		    "%.*s", c->cert_file, URI_LOG(c->key));
+		goto out;
+	}
+	if ((len = i2d_PUBKEY(pub, &der)) <= 0) {
+		r = ANCHOR_E_CRYPTO;
+		goto out;
+	}
+	if ((*spki = malloc((size_t)len)) == NULL) {
+		r = ANCHOR_E_NOMEM;
+		goto out;
+	}
+	memcpy(*spki, der, (size_t)len);
+	*spki_len = (size_t)len;
+	memcpy(id, k->id, A11_ID_LEN);
+	*type = k->type;
+	r = ANCHOR_OK;
+ out:
+	OPENSSL_free(der);
+	EVP_PKEY_free(leaf);
+	EVP_PKEY_free(pub);
+	free(keys);
+	anchord_key_uri_clear(&u);
+	return r;
+}
+
+/*
+ * https_web with the key in the token: find it and send the chain and its
+ * public key.  Waits for the token when it is not open.  ANCHOR_E_CONFIG
+ * when the operator must fix something (the key in use, if any, stays).
+ */
+static int
+push_token_creds(struct signer *s)
+{
+	const struct anchor_conf *c = s->conf;
+	struct anchord_buf b = { 0 };
+	uint8_t id[A11_ID_LEN], *cert = NULL, *spki = NULL;
+	size_t cert_len = 0, spki_len = 0;
+	a11_keytype type = (a11_keytype)0;
+	int r;
+
+	if (s->dt == NULL || s->tstate != ANCHORD_TOKEN_OK) {
+		s->tls_pending = true;
+		return ANCHOR_OK;
+	}
+	r = tls_key_find(s, id, &type, &spki, &spki_len);
+	if (r != ANCHOR_OK && r != ANCHOR_E_CONFIG) {
+		if (token_error(r)) {
+			s->tls_pending = true;
+			token_failed(s, r, "finding the https_web key");
+			r = ANCHOR_OK;
+		} else {
+			error_f("finding the https_web key: %s",
+			    anchor_strerror(r));
+		}
+		goto out;
+	}
+	if (r != ANCHOR_OK)
+		goto out;
+	if ((r = anchor_read_file(c->cert_file, ANCHORD_MAX_PEM, &cert,
+	    &cert_len)) != ANCHOR_OK) {
+		error_f("certificate file %.200s: %s", c->cert_file,
+		    anchor_strerror(r));
+		goto out;
+	}
+	anchord_buf_put_bytes(&b, cert, cert_len);
+	anchord_buf_put_bytes(&b, spki, spki_len);
+	if ((r = send_msg(s, IPC_TLS_TOKEN_CREDS, &b)) != ANCHOR_OK)
+		goto out;
+	memcpy(s->tk.id, id, sizeof(id));
+	s->tk.type = type;
+	s->tk.set = true;
+	s->tls_pending = false;
+	info_f("https_web key %.*s found in token %.100s",
+	    URI_LOG(c->key), a11_token_label(s->dt->token));
+ out:
+	anchord_buf_clear(&b);
+	free(spki);
+	free(cert);
+	return r;
+}
+
+/* A token bucket: tls_sign_rate a second, as many at once at most. */
+static bool
+sign_allowed(struct signer *s)
+{
+	int64_t now = mono_ms(), cap = (int64_t)s->o->tls_sign_rate * 1000;
+
+	if (s->bucket_ms == 0)
+		s->bucket = cap;
+	else
+		s->bucket += (now - s->bucket_ms) * (int64_t)s->o->tls_sign_rate;
+	if (s->bucket > cap)
+		s->bucket = cap;
+	s->bucket_ms = now;
+	if (s->bucket < 1000)
+		return false;
+	s->bucket -= 1000;
+	return true;
+}
+
+/* Sign a TLS handshake digest with the https_web key, and only with it. */
+static void
+tls_sign(struct signer *s, const uint8_t *p, size_t len)
+{
+	struct anchord_reader rd;
+	struct anchord_buf b = { 0 };
+	const uint8_t *digest = NULL;
+	uint8_t sig[A11_MAX_SIG];
+	size_t digest_len = 0, siglen = sizeof(sig), want;
+	uint32_t id = 0, result = TLS_SIGN_REFUSED;
+	int64_t now_m;
+	int r;
+
+	anchord_reader_init(&rd, p, len);
+	if (!anchord_get_u32(&rd, &id) ||
+	    !anchord_get_bytes(&rd, &digest, &digest_len,
+	    ANCHORD_TLS_DIGEST_MAX) || !anchord_reader_done(&rd)) {
+		error_f("malformed tls-sign request from the network process");
+		goto answer;
+	}
+	if (!s->tls_token || !s->tk.set) {
+		error_f("tls-sign request without an https_web key in the "
+		    "token");
+		goto answer;
+	}
+	want = s->tk.type == A11_KEY_EC_P384 ? 48 : 32;
+	if (digest_len != want) {
+		error_f("tls-sign request with a %zu-byte digest for a %s key",
+		    digest_len, want == 48 ? "P-384" : "P-256");
+		goto answer;
+	}
+	if (!sign_allowed(s)) {
+		result = TLS_SIGN_RATE_LIMITED;
+		now_m = mono_ms();
+		if (now_m - s->limit_logged_ms >= 10000) {
+			warn_f("TLS handshakes ask for more than %u token "
+			    "signatures a second; refusing the excess",
+			    s->o->tls_sign_rate);
+			s->limit_logged_ms = now_m;
+		}
+		goto answer;
+	}
+	if (s->dt == NULL || s->tstate != ANCHORD_TOKEN_OK) {
+		result = TLS_SIGN_TOKEN;
+		goto answer;
+	}
+	r = a11_sign_digest(s->dt->token, s->tk.id, digest, digest_len, sig,
+	    &siglen);
+	if (r != ANCHOR_OK) {
+		result = TLS_SIGN_TOKEN;
+		if (token_error(r))
+			token_failed(s, r, "signing a TLS handshake");
+		else
+			error_f("signing a TLS handshake: %s",
+			    anchor_strerror(r));
+		goto answer;
+	}
+	result = TLS_SIGN_OK;
+ answer:
+	anchord_buf_put_u32(&b, id);
+	anchord_buf_put_u32(&b, result);
+	anchord_buf_put_bytes(&b, sig, result == TLS_SIGN_OK ? siglen : 0);
+	(void)send_msg(s, IPC_TLS_SIGNATURE, &b);
+	anchord_buf_clear(&b);
+}
+
 /* https_web: the certificate chain and key files, read with our rights. */
 static int
 push_tls_creds(struct signer *s)
@@ -293,11 +618,12 @@ push_tls_creds(struct signer *s)
 		goto out;
 	}
 	if (strncmp(c->key, "pkcs11:", 7) == 0) {
-		error_f("a pkcs11: URI as the https_web key is not supported "
-		    "yet: give a key file");
-		r = ANCHOR_E_UNSUPPORTED;
+		s->tls_token = true;
+		r = push_token_creds(s);
 		goto out;
 	}
+	s->tls_token = false;
+	s->tk.set = false;
 	if ((r = anchor_read_file(c->cert_file, ANCHORD_MAX_PEM, &cert,
 	    &cert_len)) != ANCHOR_OK) {
 		error_f("certificate file %.200s: %s", c->cert_file,
@@ -673,6 +999,9 @@ handle_messages(struct signer *s, int *rc)
 		case IPC_SVID_REQUEST:
 			svid_request(s, p, len);
 			break;
+		case IPC_TLS_SIGN:
+			tls_sign(s, p, len);
+			break;
 		case IPC_SHUTDOWN:
 			anchord_ipc_done(&s->in);
 			*rc = 0;
@@ -725,6 +1054,9 @@ tick(struct signer *s)
 		else
 			token_probe(s);
 	}
+	if (s->tls_pending && s->dt != NULL && s->tstate == ANCHORD_TOKEN_OK &&
+	    push_token_creds(s) == ANCHOR_E_CONFIG && !s->tk.set)
+		s->fatal = true;	/* nothing to serve TLS with */
 	if (s->dt != NULL && s->tstate == ANCHORD_TOKEN_OK &&
 	    now_m >= s->next_resign_ms && resign_due(s, anchor_now()))
 		resign(s);
@@ -774,6 +1106,11 @@ anchord_signer_main(const struct anchord_opts *o, struct anchor_conf *conf,
 		    anchor_strerror(r));
 		goto out;
 	}
+	/* A TLS key in the token: open it now, to refuse a bad key at start. */
+	if (s.conf->key != NULL && strncmp(s.conf->key, "pkcs11:", 7) == 0 &&
+	    s.conf->endpoint_profile != NULL &&
+	    strcmp(s.conf->endpoint_profile, "https_web") == 0)
+		token_open(&s);
 	if (push_tls_creds(&s) != ANCHOR_OK)
 		goto out;
 	s.refresh = true;
@@ -781,6 +1118,8 @@ anchord_signer_main(const struct anchord_opts *o, struct anchor_conf *conf,
 
 	for (;;) {
 		tick(&s);
+		if (s.fatal)
+			goto out;
 		pfd[0].fd = s.fd;
 		pfd[0].events = POLLIN;
 		pfd[1].fd = s.sigfd;

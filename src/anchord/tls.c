@@ -10,6 +10,7 @@
 
 #include "error.h"
 #include "tls.h"
+#include "tlskey.h"
 
 #define MAX_CHAIN	8
 #define MAX_EPOCHS	64
@@ -266,6 +267,59 @@ anchord_tls_set_pem(const uint8_t *cert, size_t cert_len, const uint8_t *key,
 	g = NULL;
 	r = ANCHOR_OK;
  out:
+	gen_free(g);
+	return r;
+}
+
+int
+anchord_tls_set_token(const uint8_t *cert, size_t cert_len,
+    const uint8_t *spki, size_t spki_len, char *err, size_t errlen)
+{
+	struct gen *g = NULL;
+	gnutls_datum_t cd, leaf = { NULL, 0 };
+	unsigned bits = 0;
+	int rc, r = ANCHOR_E_CRYPTO;
+
+	if (cert_len > UINT32_MAX)
+		return ANCHOR_E_INVAL;
+	if ((g = calloc(1, sizeof(*g))) == NULL)
+		return ANCHOR_E_NOMEM;
+	cd.data = (unsigned char *)cert;
+	cd.size = (unsigned)cert_len;
+	g->npcerts = MAX_CHAIN;
+	if ((rc = gnutls_pcert_list_import_x509_raw(g->pcerts, &g->npcerts, &cd,
+	    GNUTLS_X509_FMT_PEM, 0)) < 0) {
+		g->npcerts = 0;
+		snprintf(err, errlen, "certificate chain: %s",
+		    gnutls_strerror(rc));
+		goto out;
+	}
+	if (g->npcerts == 0) {
+		snprintf(err, errlen, "certificate chain: no certificate");
+		goto out;
+	}
+	/* The signer compared them already; a second look costs nothing. */
+	if (spki_of(g->pcerts[0].pubkey, &leaf) != ANCHOR_OK ||
+	    leaf.size != spki_len || memcmp(leaf.data, spki, spki_len) != 0) {
+		snprintf(err, errlen, "the token key does not belong to the "
+		    "first certificate");
+		goto out;
+	}
+	if (gnutls_pubkey_get_pk_algorithm(g->pcerts[0].pubkey, &bits) !=
+	    GNUTLS_PK_ECDSA || (bits != 256 && bits != 384)) {
+		snprintf(err, errlen, "the token key is not EC P-256 or P-384");
+		r = ANCHOR_E_UNSUPPORTED;
+		goto out;
+	}
+	if ((r = anchord_tlskey_new(bits, &g->key)) != ANCHOR_OK) {
+		snprintf(err, errlen, "external key: %s", anchor_strerror(r));
+		goto out;
+	}
+	install(g);
+	g = NULL;
+	r = ANCHOR_OK;
+ out:
+	gnutls_free(leaf.data);
 	gen_free(g);
 	return r;
 }

@@ -26,6 +26,14 @@ int anchord_tls_set_pem(const uint8_t *cert, size_t cert_len,
     const uint8_t *key, size_t key_len, char *err, size_t errlen);
 
 /*
+ * https_web with the key in the signer's token: a PEM certificate chain
+ * (leaf first) and the DER SubjectPublicKeyInfo of the token key, which
+ * must be the leaf's.  Signatures are made by the signer (tlskey.h).
+ */
+int anchord_tls_set_token(const uint8_t *cert, size_t cert_len,
+    const uint8_t *spki, size_t spki_len, char *err, size_t errlen);
+
+/*
  * https_spiffe: make a new ephemeral P-256 key (it replaces any pending
  * one) and return its SubjectPublicKeyInfo, DER, malloc'd (free()).
  */

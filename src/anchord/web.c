@@ -39,6 +39,7 @@
 #include "ipc.h"
 #include "log.h"
 #include "tls.h"
+#include "tlskey.h"
 #include "util.h"
 
 #define TLS_PRIORITIES	"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
@@ -110,6 +111,8 @@ static struct counters *all_counters;
 static __thread struct counters *my_counters;
 
 static bool tls_mode;			/* set before the daemon starts */
+static int token_key;			/* atomic: https_web key in the token */
+static unsigned sign_limit;		/* the signer's TLS signatures per second */
 
 /* Fixed responses, built at start. */
 static struct MHD_Response *r_not_found, *r_method, *r_too_large,
@@ -516,6 +519,8 @@ metrics_response(void)
 				    state_label[j], status.keys[i][j]);
 	}
 	pthread_mutex_unlock(&status_lock);
+	if (__atomic_load_n(&token_key, __ATOMIC_RELAXED))
+		anchord_tlskey_metrics(f, sign_limit);
 	if (fclose(f) != 0) {
 		free(text);
 		return NULL;
@@ -820,8 +825,8 @@ svid_ask(struct web *w)
 	w->svid_id++;
 	anchord_buf_put_u32(&b, w->svid_id);
 	anchord_buf_put_bytes(&b, spki, len);
-	if (anchord_ipc_send(w->fd, IPC_SVID_REQUEST, &b,
-	    ANCHORD_IPC_TIMEOUT_MS) == ANCHOR_OK) {
+	if (anchord_chan_send(IPC_SVID_REQUEST, &b, ANCHORD_IPC_TIMEOUT_MS) ==
+	    ANCHOR_OK) {
 		w->svid_pending = true;
 		w->svid_asked_ms = mono_ms();
 	} else {
@@ -1015,6 +1020,41 @@ on_tls_creds(struct web *w, const uint8_t *p, size_t len)
 	info_f("https_web certificate loaded from %.200s", w->conf->cert_file);
 }
 
+/* https_web with the key in the token: the chain and the key's public half. */
+static void
+on_tls_token_creds(struct web *w, const uint8_t *p, size_t len)
+{
+	struct anchord_reader rd;
+	const uint8_t *cert, *spki;
+	size_t cert_len, spki_len;
+	char err[256] = "";
+	int r;
+
+	anchord_reader_init(&rd, p, len);
+	if (!anchord_get_bytes(&rd, &cert, &cert_len, ANCHORD_MAX_PEM) ||
+	    !anchord_get_bytes(&rd, &spki, &spki_len, 1024) ||
+	    !anchord_reader_done(&rd)) {
+		error_f("malformed tls-token-creds message from the signer "
+		    "process");
+		return;
+	}
+	if (!w->tls || w->spiffe)
+		return;
+	if ((r = anchord_tls_set_token(cert, cert_len, spki, spki_len, err,
+	    sizeof(err))) != ANCHOR_OK) {
+		error_f("https_web %.200s: %s", w->conf->cert_file,
+		    err[0] ? err : anchor_strerror(r));
+		if (!anchord_tls_ready()) {
+			w->stopping = true;
+			w->rc = 1;
+		}
+		return;
+	}
+	__atomic_store_n(&token_key, 1, __ATOMIC_RELAXED);
+	info_f("https_web certificate loaded from %.200s, its key stays in "
+	    "the token", w->conf->cert_file);
+}
+
 /* The signer is gone: a clean exit (status 0) stops us cleanly too. */
 static void
 signer_gone(struct web *w)
@@ -1061,6 +1101,7 @@ handle_messages(struct web *w)
 			if (!eof)
 				error_f("channel from the signer process: %s",
 				    anchor_strerror(r));
+			anchord_chan_close();
 			close(w->fd);
 			w->fd = -1;
 			__atomic_store_n(&signer_alive, 0, __ATOMIC_RELAXED);
@@ -1101,6 +1142,14 @@ handle_messages(struct web *w)
 		case IPC_CONFIG:
 			on_config(w, p, len);
 			break;
+		case IPC_TLS_TOKEN_CREDS:
+			on_tls_token_creds(w, p, len);
+			break;
+		case IPC_TLS_SIGNATURE:
+			if (anchord_tlskey_answer(p, len) != ANCHOR_OK)
+				error_f("malformed tls-signature message from "
+				    "the signer process");
+			break;
 		default:
 			break;
 		}
@@ -1124,8 +1173,8 @@ handle_signals(struct web *w)
 			break;
 		case SIGHUP:
 			info_f("SIGHUP: reloading");
-			if (w->fd >= 0 && anchord_ipc_send(w->fd, IPC_RELOAD,
-			    NULL, ANCHORD_IPC_TIMEOUT_MS) != ANCHOR_OK)
+			if (w->fd >= 0 && anchord_chan_send(IPC_RELOAD, NULL,
+			    ANCHORD_IPC_TIMEOUT_MS) != ANCHOR_OK)
 				error_f("cannot reach the signer process");
 			break;
 		case SIGCHLD:
@@ -1192,7 +1241,8 @@ shutdown_all(struct web *w)
 		w->daemons[i] = NULL;
 	}
 	if (w->fd >= 0) {
-		(void)anchord_ipc_send(w->fd, IPC_SHUTDOWN, NULL, 1000);
+		(void)anchord_chan_send(IPC_SHUTDOWN, NULL, 1000);
+		anchord_chan_close();
 		close(w->fd);
 		w->fd = -1;
 	}
@@ -1235,6 +1285,8 @@ anchord_web_main(const struct anchord_opts *o, const struct anchor_conf *conf,
 	w.spiffe = strcmp(conf->endpoint_profile, "https_spiffe") == 0;
 	w.rc = 1;
 	anchord_ipc_in_init(&w.in, IPC_SIDE_NETWORK);
+	anchord_chan_init(fd);
+	sign_limit = o->tls_sign_rate;
 
 	pthread_rwlockattr_init(&attr);
 	pthread_rwlockattr_setkind_np(&attr,

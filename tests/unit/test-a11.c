@@ -521,6 +521,51 @@ test_sign_errors(void **state)
 	a11_close(t);
 }
 
+/* A digest made elsewhere (as a TLS stack hands it over) is signed as is. */
+static void
+test_sign_digest(void **state)
+{
+	static const uint8_t msg[] = "tls handshake transcript";
+	struct pin pin = { PIN, 0 };
+	a11_token *t = open_login(module, URI, &pin);
+	uint8_t sig[A11_MAX_SIG], md[48];
+	size_t siglen;
+	EVP_PKEY *pub = NULL;
+	a11_key k;
+	int i;
+	static const a11_keytype types[] = { A11_KEY_EC_P256, A11_KEY_EC_P384 };
+
+	(void)state;
+	for (i = 0; i < 2; i++) {
+		size_t mdlen = types[i] == A11_KEY_EC_P256 ? 32 : 48;
+
+		assert_int_equal(a11_generate(t, types[i], "anchor/digest/1", &k),
+		    ANCHOR_OK);
+		assert_int_equal(EVP_Digest(msg, sizeof(msg) - 1, md, NULL,
+		    mdlen == 32 ? EVP_sha256() : EVP_sha384(), NULL), 1);
+		siglen = sizeof(sig);
+		assert_int_equal(a11_sign_digest(t, k.id, md, mdlen, sig, &siglen),
+		    ANCHOR_OK);
+		assert_int_equal(siglen, 2 * mdlen);
+		assert_int_equal(a11_public_key(t, k.id, &pub), ANCHOR_OK);
+		assert_true(verify_sig(pub, k.type, msg, sizeof(msg) - 1, sig,
+		    siglen));
+		EVP_PKEY_free(pub);
+		/* A digest of the wrong size for the curve is refused. */
+		siglen = sizeof(sig);
+		assert_int_equal(a11_sign_digest(t, k.id, md, mdlen == 32 ? 48 : 32,
+		    sig, &siglen), ANCHOR_E_INVAL);
+		assert_int_equal(a11_destroy(t, k.id), ANCHOR_OK);
+	}
+	assert_int_equal(a11_generate(t, A11_KEY_RSA_3072, "anchor/digest/2", &k),
+	    ANCHOR_OK);
+	siglen = sizeof(sig);
+	assert_int_equal(a11_sign_digest(t, k.id, md, 32, sig, &siglen),
+	    ANCHOR_E_UNSUPPORTED);
+	assert_int_equal(a11_destroy(t, k.id), ANCHOR_OK);
+	a11_close(t);
+}
+
 static void
 test_list(void **state)
 {
@@ -1002,6 +1047,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_open_by_label),
+		cmocka_unit_test(test_sign_digest),
 		cmocka_unit_test(test_open_by_serial),
 		cmocka_unit_test(test_open_by_module_name),
 		cmocka_unit_test(test_unknown_label),

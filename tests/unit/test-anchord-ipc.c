@@ -18,6 +18,7 @@
 
 #include "error.h"
 #include "ipc.h"
+#include "keyuri.h"
 
 static int sv[2];
 
@@ -223,6 +224,73 @@ test_buf_cap(void **state)
 	anchord_ipc_in_clear(NULL);
 }
 
+/* The TLS signing messages go one way each. */
+static void
+test_tls_sign_direction(void **state)
+{
+	(void)state;
+	assert_true(anchord_ipc_type_ok(IPC_SIDE_SIGNER, IPC_TLS_SIGN));
+	assert_false(anchord_ipc_type_ok(IPC_SIDE_NETWORK, IPC_TLS_SIGN));
+	assert_true(anchord_ipc_type_ok(IPC_SIDE_NETWORK, IPC_TLS_SIGNATURE));
+	assert_false(anchord_ipc_type_ok(IPC_SIDE_SIGNER, IPC_TLS_SIGNATURE));
+	assert_true(anchord_ipc_type_ok(IPC_SIDE_NETWORK, IPC_TLS_TOKEN_CREDS));
+	assert_false(anchord_ipc_type_ok(IPC_SIDE_SIGNER, IPC_TLS_TOKEN_CREDS));
+	assert_string_equal(anchord_ipc_type_name(IPC_TLS_SIGN), "tls-sign");
+}
+
+static void
+test_key_uri(void **state)
+{
+	static const uint8_t id[] = { 0x7f, 0x00, 0x01 };
+	struct anchord_key_uri u;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(anchord_key_uri_parse(
+	    "pkcs11:token=my%20token;object=tls;id=%7f%00%01;type=private",
+	    &u, err, sizeof(err)), ANCHOR_OK);
+	assert_string_equal(u.token, "my token");
+	assert_string_equal(u.object, "tls");
+	assert_null(u.serial);
+	assert_true(u.has_id);
+	assert_int_equal(u.id_len, sizeof(id));
+	assert_memory_equal(u.id, id, sizeof(id));
+	anchord_key_uri_clear(&u);
+
+	assert_int_equal(anchord_key_uri_parse("pkcs11:serial=42;id=%01",
+	    &u, err, sizeof(err)), ANCHOR_OK);
+	assert_string_equal(u.serial, "42");
+	assert_null(u.object);
+	anchord_key_uri_clear(&u);
+
+	/* Refused: no key named, a query, unknown or repeated attributes,
+	 * bad escapes, another object type, a NUL in a label. */
+	static const char *const bad[] = {
+		"pkcs11:token=t",
+		"pkcs11:object=tls?pin-value=1234",
+		"pkcs11:object=tls?module-path=/x.so",
+		"pkcs11:object=tls;slot-id=1",
+		"pkcs11:object=tls;model=x",
+		"pkcs11:object=a;object=b",
+		"pkcs11:object=tls;id=%7",
+		"pkcs11:object=tls;id=%zz",
+		"pkcs11:object=tls;type=cert",
+		"pkcs11:object=a%00b",
+		"pkcs11:object",
+		"file:/etc/key.pem",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = '\0';
+		assert_int_equal(anchord_key_uri_parse(bad[i], &u, err,
+		    sizeof(err)), ANCHOR_E_CONFIG);
+		assert_true(err[0] != '\0');
+		assert_null(strstr(err, "1234"));
+		anchord_key_uri_clear(&u);
+	}
+}
+
 int
 main(void)
 {
@@ -236,6 +304,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_partial_then_eof, setup,
 		    teardown),
 		cmocka_unit_test(test_reader_bounds),
+		cmocka_unit_test(test_tls_sign_direction),
+		cmocka_unit_test(test_key_uri),
 		cmocka_unit_test_setup_teardown(test_buf_cap, setup, teardown),
 	};
 
