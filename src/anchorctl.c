@@ -5,6 +5,7 @@
 
 #include <getopt.h>
 #include <inttypes.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 #include "conf.h"
 #include "domain.h"
 #include "error.h"
+#include "federation.h"
 #include "jose.h"
 #include "log.h"
 #include "rotate.h"
@@ -40,7 +42,21 @@ usage(FILE *f)
 	    "       anchorctl [-c FILE] revoke --key KID --reason TEXT\n"
 	    "                           [--operator NAME] [--now UNIX_SECONDS]\n"
 	    "       anchorctl [-c FILE] audit list [--json] [--since UNIX_SECONDS]\n"
-	    "       anchorctl [-c FILE] audit verify\n");
+	    "       anchorctl [-c FILE] audit verify\n"
+	    "       anchorctl [-c FILE] federation list [--json]\n"
+	    "       anchorctl [-c FILE] federation show TD [--format spiffe|pem|json]\n"
+	    "       anchorctl [-c FILE] federation add TD [--url URL]\n"
+	    "                           [--profile https_web|https_spiffe]\n"
+	    "                           [--endpoint-id SPIFFE_ID] [--signers FILE]\n"
+	    "                           [--ca-file FILE] [--bundle FILE]\n"
+	    "                           [--allow PATTERN ...] [--operator NAME]\n"
+	    "                           [--now UNIX_SECONDS]\n"
+	    "       anchorctl [-c FILE] federation bootstrap TD --bundle FILE\n"
+	    "                           [--operator NAME] [--now UNIX_SECONDS]\n"
+	    "       anchorctl [-c FILE] federation refresh [TD] [--now UNIX_SECONDS]\n"
+	    "                           [--timeout SECONDS]\n"
+	    "       anchorctl [-c FILE] federation remove TD --reason TEXT\n"
+	    "                           [--operator NAME] [--now UNIX_SECONDS]\n");
 }
 
 static void
@@ -590,6 +606,526 @@ parse_now(const char *s, int64_t *now)
 	return 0;
 }
 
+/* ---- federation ---- */
+
+/* The operator named on the command line, else the user running us. */
+static const char *
+operator_or_user(const char *given)
+{
+	struct passwd *pw;
+
+	if (given != NULL)
+		return given;
+	pw = getpwuid(getuid());
+	return pw != NULL && pw->pw_name != NULL ? pw->pw_name : "";
+}
+
+static void
+say_note(void *arg, const char *line)
+{
+	(void)arg;
+	anchor_log(LOG_NOTICE, "federation", "%s", line);
+}
+
+/*
+ * Open the domain for a federation change: writer lock, the configuration's
+ * peers synced (*errors: those that could not be taken; may be NULL).
+ */
+static int
+open_for_peers(const struct anchor_conf *conf, int64_t now,
+    struct anchor_domain **d, unsigned *errors)
+{
+	int r;
+
+	if ((r = anchor_domain_open(conf, ANCHOR_OPEN_LOCK, stdin, d)) !=
+	    ANCHOR_OK) {
+		report(*d, r, "opening the domain");
+		return r;
+	}
+	if ((r = anchor_fed_sync(*d, now, say_note, NULL, errors)) != ANCHOR_OK)
+		report(*d, r, "configuration peers");
+	return r;
+}
+
+static const char *
+peer_status(const struct anchor_peer_row *p, bool have_bundle, char *buf,
+    size_t len)
+{
+	char t[32];
+
+	if (p->removed_at != 0) {
+		fmt_time(p->removed_at, t, sizeof(t));
+		snprintf(buf, len, "removed %s: %.80s", t,
+		    p->removed_reason ? p->removed_reason : "");
+	} else if (p->failures > 0)
+		snprintf(buf, len, "failing (%" PRIu64 "): %.100s", p->failures,
+		    p->last_error ? p->last_error : "");
+	else if (!have_bundle)
+		snprintf(buf, len, "no bundle yet");
+	else
+		snprintf(buf, len, "ok");
+	return buf;
+}
+
+static int
+cmd_fed_list(const struct anchor_conf *conf, bool as_json)
+{
+	struct anchor_store *s = NULL;
+	struct anchor_peer_row *rows = NULL;
+	struct anchor_peer_bundle_row b;
+	size_t n = 0, i, j;
+	json_t *all = NULL, *o;
+	char t[32], seq[24], sv[16], st[160];
+	int r, rc = EXIT_FAILURE;
+
+	memset(&b, 0, sizeof(b));
+	if ((r = open_store(conf, &s)) != ANCHOR_OK)
+		goto out;
+	if ((r = anchor_store_peers(s, &rows, &n)) != ANCHOR_OK) {
+		error_f("reading peers: %s", anchor_store_errmsg(s));
+		goto out;
+	}
+	if (as_json && (all = json_array()) == NULL)
+		goto out;
+	if (!as_json)
+		printf("%-30s %-6s %-12s %-7s %-8s %-20s %s\n", "TRUST DOMAIN",
+		    "SOURCE", "PROFILE", "SIGNERS", "SEQUENCE", "LAST SUCCESS",
+		    "STATUS");
+	for (i = 0; i < n; i++) {
+		bool have_b;
+
+		anchor_peer_bundle_row_clear(&b);
+		r = anchor_store_peer_bundle_get(s, rows[i].trust_domain, &b);
+		if (r != ANCHOR_OK && r != ANCHOR_E_NOT_FOUND) {
+			error_f("reading the bundle of %s: %s",
+			    rows[i].trust_domain, anchor_store_errmsg(s));
+			goto out;
+		}
+		have_b = r == ANCHOR_OK;
+		if (as_json) {
+			if ((o = anchor_fed_peer_json(&rows[i], have_b ? &b :
+			    NULL)) == NULL || json_array_append_new(all, o) != 0)
+				goto out;
+			continue;
+		}
+		fmt_time(rows[i].last_success, t, sizeof(t));
+		if (have_b && b.has_sequence)
+			snprintf(seq, sizeof(seq), "%" PRIu64, b.sequence);
+		else
+			snprintf(seq, sizeof(seq), "-");
+		if (have_b && b.signers_version > 0)
+			snprintf(sv, sizeof(sv), "v%u", b.signers_version);
+		else
+			snprintf(sv, sizeof(sv), "%s", rows[i].signers ?
+			    "pinned" : "-");
+		printf("%-30s %-6s %-12s %-7s %-8s %-20s %s\n",
+		    rows[i].trust_domain, rows[i].source ==
+		    ANCHOR_PEER_FROM_CONFIG ? "config" : "cli",
+		    anchor_peer_profile_name(rows[i].profile), sv, seq, t,
+		    peer_status(&rows[i], have_b, st, sizeof(st)));
+	}
+	/* Configuration peers a writer has not taken in yet. */
+	for (i = 0; i < conf->n_peers; i++) {
+		for (j = 0; j < n; j++)
+			if (strcmp(rows[j].trust_domain,
+			    conf->peers[i].trust_domain) == 0)
+				break;
+		if (j < n)
+			continue;
+		if (as_json)
+			json_array_append_new(all, json_pack("{s:s, s:s, s:s}",
+			    "trust_domain", conf->peers[i].trust_domain, "source",
+			    "config", "status", "not yet taken from the "
+			    "configuration"));
+		else
+			printf("%-30s %-6s %-12s %-7s %-8s %-20s %s\n",
+			    conf->peers[i].trust_domain, "config",
+			    conf->peers[i].profile, conf->peers[i].signers ?
+			    "pinned" : "-", "-", "-",
+			    "not taken in yet: run 'anchorctl federation refresh'");
+	}
+	if (as_json) {
+		if (json_dumpf(all, stdout, JSON_INDENT(2) |
+		    JSON_PRESERVE_ORDER) != 0)
+			goto out;
+		printf("\n");
+	}
+	rc = EXIT_SUCCESS;
+ out:
+	json_decref(all);
+	anchor_peer_bundle_row_clear(&b);
+	anchor_peer_rows_free(rows, n);
+	anchor_store_close(s);
+	return rc;
+}
+
+static int
+cmd_fed_show(const struct anchor_conf *conf, const char *td, const char *format)
+{
+	struct anchor_store *s = NULL;
+	struct anchor_peer_row p;
+	struct anchor_peer_bundle_row b;
+	json_t *o = NULL;
+	char *pem = NULL, t[32];
+	size_t pemlen = 0, i;
+	bool have_b;
+	int r, rc = EXIT_FAILURE;
+
+	memset(&p, 0, sizeof(p));
+	memset(&b, 0, sizeof(b));
+	if ((r = open_store(conf, &s)) != ANCHOR_OK)
+		goto out;
+	if ((r = anchor_store_peer_get(s, td, &p)) == ANCHOR_E_NOT_FOUND) {
+		for (i = 0; i < conf->n_peers; i++)
+			if (strcmp(conf->peers[i].trust_domain, td) == 0)
+				break;
+		if (i < conf->n_peers)
+			error_f("%s is configured but not taken in yet: run "
+			    "'anchorctl federation refresh %s'", td, td);
+		else
+			error_f("no peer %.100s%s", td, strcmp(td,
+			    conf->trust_domain) == 0 ?
+			    " (that is our own trust domain)" : "");
+		goto out;
+	}
+	if (r != ANCHOR_OK) {
+		error_f("reading peer %.100s: %s", td, anchor_store_errmsg(s));
+		goto out;
+	}
+	if (p.removed_at != 0) {
+		fmt_time(p.removed_at, t, sizeof(t));
+		error_f("%s was removed on %s: %.200s", p.trust_domain, t,
+		    p.removed_reason ? p.removed_reason : "");
+		goto out;
+	}
+	r = anchor_store_peer_bundle_get(s, td, &b);
+	if (r != ANCHOR_OK && r != ANCHOR_E_NOT_FOUND) {
+		error_f("reading the bundle of %s: %s", td, anchor_store_errmsg(s));
+		goto out;
+	}
+	have_b = r == ANCHOR_OK;
+	if (strcmp(format, "json") == 0) {
+		if ((o = anchor_fed_peer_json(&p, have_b ? &b : NULL)) == NULL ||
+		    json_dumpf(o, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER) !=
+		    0)
+			goto out;
+		printf("\n");
+		rc = EXIT_SUCCESS;
+		goto out;
+	}
+	if (!have_b) {
+		error_f("no bundle of %s yet: run 'anchorctl federation refresh "
+		    "%s'", p.trust_domain, p.trust_domain);
+		goto out;
+	}
+	if (strcmp(format, "spiffe") == 0) {
+		if (write_all(b.payload, b.payload_len) != 0)
+			goto out;
+	} else {
+		if ((r = anchor_fed_bundle_pem(b.payload, b.payload_len, &pem,
+		    &pemlen)) != ANCHOR_OK) {
+			error_f("the bundle of %s: %s", td, anchor_strerror(r));
+			goto out;
+		}
+		if (write_all(pem, pemlen) != 0)
+			goto out;
+	}
+	rc = EXIT_SUCCESS;
+ out:
+	free(pem);
+	json_decref(o);
+	anchor_peer_bundle_row_clear(&b);
+	anchor_peer_row_clear(&p);
+	anchor_store_close(s);
+	return rc;
+}
+
+static int
+cmd_fed_add(const struct anchor_conf *conf, const struct anchor_fed_peer_spec *sp,
+    const char *bootstrap, const char *op, int64_t now)
+{
+	struct anchor_domain *d = NULL;
+	int r;
+
+	if ((r = open_for_peers(conf, now, &d, NULL)) != ANCHOR_OK)
+		goto out;
+	if ((r = anchor_fed_add(d, sp, bootstrap, operator_or_user(op), now,
+	    print_line, NULL)) != ANCHOR_OK)
+		report(d, r, "federation add");
+ out:
+	anchor_domain_close(d);
+	return r == ANCHOR_OK ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
+static int
+cmd_fed_bootstrap(const struct anchor_conf *conf, const char *td,
+    const char *bundle, const char *op, int64_t now)
+{
+	struct anchor_domain *d = NULL;
+	int r;
+
+	if ((r = open_for_peers(conf, now, &d, NULL)) != ANCHOR_OK)
+		goto out;
+	if ((r = anchor_fed_bootstrap(d, td, bundle, operator_or_user(op),
+	    now)) != ANCHOR_OK) {
+		report(d, r, "federation bootstrap");
+		goto out;
+	}
+	printf("stored the bundle of %s from %s\n", td, bundle);
+ out:
+	anchor_domain_close(d);
+	return r == ANCHOR_OK ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
+static int
+cmd_fed_remove(const struct anchor_conf *conf, const char *td,
+    const char *reason, const char *op, int64_t now)
+{
+	struct anchor_domain *d = NULL;
+	int r;
+
+	if ((r = open_for_peers(conf, now, &d, NULL)) != ANCHOR_OK)
+		goto out;
+	if ((r = anchor_fed_remove(d, td, reason, operator_or_user(op), now,
+	    say_note, NULL)) != ANCHOR_OK) {
+		report(d, r, "federation remove");
+		goto out;
+	}
+	printf("removed %s: %s\n", td, reason);
+ out:
+	anchor_domain_close(d);
+	return r == ANCHOR_OK ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
+/*
+ * Fetch every peer in force (or one) at once, without the writer lock
+ * (fetches may be slow), then store the outcomes under the lock.
+ */
+static int
+cmd_fed_refresh(const struct anchor_conf *conf, const char *td,
+    const struct anchor_fed_opts *o)
+{
+	struct anchor_domain *d = NULL;
+	struct anchor_peer_row *rows = NULL;
+	struct anchor_peer_bundle_row b;
+	struct anchor_fed_refresh **fs = NULL;
+	size_t n = 0, nf = 0, i;
+	char line[1200];
+	unsigned errors = 0;
+	bool all_ok;
+	int r;
+
+	memset(&b, 0, sizeof(b));
+	if ((r = open_for_peers(conf, o->now, &d, &errors)) != ANCHOR_OK)
+		goto out;
+	/* A configured peer that cannot be taken is a refresh that failed. */
+	all_ok = errors == 0;
+	if ((r = anchor_store_peers(d->store, &rows, &n)) != ANCHOR_OK) {
+		error_f("reading peers: %s", anchor_store_errmsg(d->store));
+		goto out;
+	}
+	if ((fs = calloc(n ? n : 1, sizeof(*fs))) == NULL) {
+		r = ANCHOR_E_NOMEM;
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		if (rows[i].removed_at != 0 ||
+		    (td != NULL && strcmp(rows[i].trust_domain, td) != 0))
+			continue;
+		anchor_peer_bundle_row_clear(&b);
+		r = anchor_store_peer_bundle_get(d->store, rows[i].trust_domain,
+		    &b);
+		if (r != ANCHOR_OK && r != ANCHOR_E_NOT_FOUND) {
+			error_f("reading the bundle of %s: %s",
+			    rows[i].trust_domain, anchor_store_errmsg(d->store));
+			goto out;
+		}
+		if ((r = anchor_fed_refresh_new(&rows[i], r == ANCHOR_OK ? &b :
+		    NULL, o, &fs[nf])) != ANCHOR_OK) {
+			error_f("%s: %s", rows[i].trust_domain, anchor_strerror(r));
+			goto out;
+		}
+		nf++;
+	}
+	if (td != NULL && nf == 0) {
+		r = ANCHOR_E_NOT_FOUND;
+		error_f("no peer %.100s in force", td);
+		goto out;
+	}
+	anchor_store_unlock(d->lock_fd);
+	d->lock_fd = -1;
+	if ((r = anchor_fed_refresh_run(fs, nf)) != ANCHOR_OK) {
+		error_f("fetching: %s", anchor_strerror(r));
+		goto out;
+	}
+	if ((r = anchor_store_lock(conf->state_dir, true, &d->lock_fd)) !=
+	    ANCHOR_OK) {
+		error_f("writer lock %s/lock: %s", conf->state_dir,
+		    anchor_strerror(r));
+		goto out;
+	}
+	for (i = 0; i < nf; i++) {
+		r = anchor_fed_refresh_apply(d, fs[i], line, sizeof(line));
+		if (r != ANCHOR_OK) {
+			report(d, r, anchor_fed_refresh_trust_domain(fs[i]));
+			all_ok = false;
+			continue;
+		}
+		printf("%s\n", line);
+		if (!anchor_fed_refresh_accepted(fs[i]))
+			all_ok = false;
+	}
+	r = all_ok ? ANCHOR_OK : ANCHOR_E_INVAL;
+ out:
+	for (i = 0; i < nf; i++)
+		anchor_fed_refresh_free(fs[i]);
+	free(fs);
+	anchor_peer_bundle_row_clear(&b);
+	anchor_peer_rows_free(rows, n);
+	anchor_domain_close(d);
+	return r == ANCHOR_OK ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
+/* `anchorctl federation SUBCOMMAND ...`; EXIT_USAGE on bad arguments. */
+static int
+cmd_federation(const struct anchor_conf *conf, int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "format", required_argument, NULL, 'f' },
+		{ "url", required_argument, NULL, 'u' },
+		{ "profile", required_argument, NULL, 'p' },
+		{ "endpoint-id", required_argument, NULL, 'e' },
+		{ "signers", required_argument, NULL, 's' },
+		{ "ca-file", required_argument, NULL, 'C' },
+		{ "bundle", required_argument, NULL, 'b' },
+		{ "allow", required_argument, NULL, 'a' },
+		{ "operator", required_argument, NULL, 'o' },
+		{ "reason", required_argument, NULL, 'r' },
+		{ "now", required_argument, NULL, 'n' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct anchor_fed_peer_spec sp;
+	struct anchor_fed_opts fo;
+	const char *sub, *format = "spiffe", *bundle = NULL, *op = NULL;
+	const char *reason = NULL, *td = NULL;
+	const char **allow = NULL;
+	bool as_json = false;
+	int64_t now = anchor_now();
+	uint64_t v;
+	int c, rc = EXIT_USAGE;
+
+	memset(&sp, 0, sizeof(sp));
+	memset(&fo, 0, sizeof(fo));
+	if (argc < 2)
+		goto out;
+	sub = argv[1];
+	if ((allow = calloc((size_t)argc, sizeof(*allow))) == NULL) {
+		rc = EXIT_FAILURE;
+		goto out;
+	}
+	/* The trust domain comes first or last: the options are parsed in
+	 * order (the '+' of the global options). */
+	optind = 2;
+	if (argc > 2 && argv[2][0] != '-') {
+		td = argv[2];
+		optind = 3;
+	}
+	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		switch (c) {
+		case 'j':
+			as_json = true;
+			break;
+		case 'f':
+			format = optarg;
+			break;
+		case 'u':
+			sp.url = optarg;
+			break;
+		case 'p':
+			sp.profile = optarg;
+			break;
+		case 'e':
+			sp.endpoint_spiffe_id = optarg;
+			break;
+		case 's':
+			sp.signers_path = optarg;
+			break;
+		case 'C':
+			sp.ca_file = optarg;
+			break;
+		case 'b':
+			bundle = optarg;
+			break;
+		case 'a':
+			allow[sp.n_allow++] = optarg;
+			break;
+		case 'o':
+			op = optarg;
+			break;
+		case 'r':
+			reason = optarg;
+			break;
+		case 'n':
+			if (parse_now(optarg, &now) != 0)
+				goto out;
+			break;
+		case 't':
+			if (anchor_parse_u64(optarg, &v) != ANCHOR_OK || v == 0 ||
+			    v > 3600) {
+				error_f("--timeout takes 1 to 3600 seconds");
+				goto out;
+			}
+			fo.timeout_ms = (long)v * 1000;
+			break;
+		default:
+			goto out;
+		}
+	}
+	sp.allow = allow;
+	if (td == NULL && optind < argc)
+		td = argv[optind++];
+	if (optind != argc)
+		goto out;
+
+	if (strcmp(sub, "list") == 0 && td == NULL) {
+		rc = cmd_fed_list(conf, as_json);
+	} else if (strcmp(sub, "show") == 0 && td != NULL) {
+		if (strcmp(format, "spiffe") != 0 && strcmp(format, "pem") != 0 &&
+		    strcmp(format, "json") != 0) {
+			error_f("--format must be spiffe, pem or json");
+			goto out;
+		}
+		rc = cmd_fed_show(conf, td, format);
+	} else if (strcmp(sub, "add") == 0 && td != NULL) {
+		sp.trust_domain = td;
+		rc = cmd_fed_add(conf, &sp, bundle, op, now);
+	} else if (strcmp(sub, "bootstrap") == 0 && td != NULL) {
+		if (bundle == NULL) {
+			error_f("bootstrap needs --bundle FILE");
+			goto out;
+		}
+		rc = cmd_fed_bootstrap(conf, td, bundle, op, now);
+	} else if (strcmp(sub, "refresh") == 0) {
+		fo.now = now;
+		fo.allow_insecure_http = conf->allow_insecure_http;
+		rc = cmd_fed_refresh(conf, td, &fo);
+	} else if (strcmp(sub, "remove") == 0 && td != NULL) {
+		if (reason == NULL || *reason == '\0') {
+			error_f("remove needs --reason TEXT");
+			goto out;
+		}
+		rc = cmd_fed_remove(conf, td, reason, op, now);
+	} else
+		goto out;
+ out:
+	free(allow);
+	if (rc == EXIT_USAGE)
+		usage(stderr);
+	return rc;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -783,6 +1319,10 @@ main(int argc, char **argv)
 	} else if (strcmp(cmd, "audit") == 0 && argc == 2 &&
 	    strcmp(argv[1], "verify") == 0) {
 		rc = cmd_audit_verify(conf);
+	} else if (strcmp(cmd, "federation") == 0) {
+		curl_global_init(CURL_GLOBAL_DEFAULT);
+		rc = cmd_federation(conf, argc, argv);
+		curl_global_cleanup();
 	} else {
 		error_f("unknown command: %.40s", cmd);
 		goto bad;

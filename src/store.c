@@ -186,12 +186,113 @@ static const char schema_v1[] =
     "PRAGMA application_id = 1095648072;" /* APPLICATION_ID */
     "PRAGMA user_version = 1;";
 
+/*
+ * Version 2: federation peers (DESIGN.md §6).  A peer row is kept after its
+ * removal (removed_at, reason, operator) so that a removed configuration
+ * peer stays removed; its bundle is not.  Peer bundles only move forward
+ * under one signer-set version (R14 for signed peers, the sequence rules of
+ * docs/federation.md for plain ones).
+ */
+static const char schema_v2[] =
+    "CREATE TABLE peers ("
+    "  trust_domain TEXT PRIMARY KEY NOT NULL"
+    "    CHECK (length(trust_domain) BETWEEN 1 AND 255"
+    "      AND trust_domain NOT GLOB '*[^a-z0-9._-]*'),"
+    "  url TEXT NOT NULL"
+    "    CHECK ((substr(url, 1, 8) = 'https://' AND length(url) > 8)"
+    "      OR (substr(url, 1, 7) = 'http://' AND length(url) > 7)),"
+    "  profile TEXT NOT NULL CHECK (profile IN ('https_web', 'https_spiffe')),"
+    "  endpoint_spiffe_id TEXT CHECK (endpoint_spiffe_id IS NULL"
+    "    OR substr(endpoint_spiffe_id, 1, 9) = 'spiffe://'),"
+    "  signers BLOB CHECK (signers IS NULL"
+    "    OR (typeof(signers) = 'blob' AND length(signers) > 0)),"
+    "  ca_pem TEXT CHECK (ca_pem IS NULL OR length(ca_pem) > 0),"
+    "  allow TEXT NOT NULL DEFAULT '[]'"
+    "    CHECK (json_valid(allow) AND json_type(allow) = 'array'),"
+    "  source TEXT NOT NULL CHECK (source IN ('config', 'cli')),"
+    "  added_at INTEGER NOT NULL CHECK (added_at >= 0),"
+    "  added_by TEXT NOT NULL DEFAULT '',"
+    "  removed_at INTEGER NOT NULL DEFAULT 0 CHECK (removed_at >= 0),"
+    "  removed_reason TEXT,"
+    "  removed_by TEXT,"
+    "  verifier_state TEXT CHECK (verifier_state IS NULL"
+    "    OR (signers IS NOT NULL AND json_valid(verifier_state))),"
+    "  last_attempt INTEGER NOT NULL DEFAULT 0 CHECK (last_attempt >= 0),"
+    "  last_success INTEGER NOT NULL DEFAULT 0 CHECK (last_success >= 0),"
+    "  last_failure INTEGER NOT NULL DEFAULT 0 CHECK (last_failure >= 0),"
+    "  last_error TEXT,"
+    "  failures INTEGER NOT NULL DEFAULT 0 CHECK (failures >= 0),"
+    /* https_spiffe names the endpoint's SPIFFE ID; nothing else does. */
+    "  CHECK ((profile = 'https_spiffe') = (endpoint_spiffe_id IS NOT NULL)),"
+    "  CHECK (profile = 'https_web' OR substr(url, 1, 8) = 'https://'),"
+    /* Plain HTTP only carries signed bundles. */
+    "  CHECK (substr(url, 1, 7) <> 'http://' OR signers IS NOT NULL),"
+    "  CHECK (ca_pem IS NULL OR profile = 'https_web'),"
+    "  CHECK ((removed_at = 0) = (removed_reason IS NULL)),"
+    "  CHECK (removed_at = 0 OR verifier_state IS NULL)"
+    ");"
+    "CREATE TRIGGER peers_not_ourselves BEFORE INSERT ON peers"
+    "  WHEN NEW.trust_domain ="
+    "    (SELECT value FROM meta WHERE key = 'trust_domain')"
+    "  BEGIN SELECT RAISE(ABORT, 'a trust domain does not federate with"
+    " itself'); END;"
+    "CREATE TRIGGER peers_name_fixed BEFORE UPDATE OF trust_domain ON peers"
+    "  BEGIN SELECT RAISE(ABORT, 'the trust domain of a peer never"
+    " changes'); END;"
+    "CREATE TRIGGER peers_removed_bundle_first"
+    "  BEFORE UPDATE OF removed_at ON peers"
+    "  WHEN NEW.removed_at <> 0 AND EXISTS (SELECT 1 FROM peer_bundles"
+    "    WHERE trust_domain = NEW.trust_domain)"
+    "  BEGIN SELECT RAISE(ABORT, 'a removed peer keeps no bundle'); END;"
+
+    "CREATE TABLE peer_bundles ("
+    "  trust_domain TEXT PRIMARY KEY NOT NULL"
+    "    REFERENCES peers (trust_domain),"
+    "  sequence INTEGER CHECK (sequence IS NULL OR sequence >= 0),"
+    "  signers_version INTEGER NOT NULL DEFAULT 0"
+    "    CHECK (signers_version BETWEEN 0 AND 4294967295),"
+    "  payload BLOB NOT NULL"
+    "    CHECK (typeof(payload) = 'blob' AND length(payload) > 0),"
+    "  sha256 BLOB NOT NULL"
+    "    CHECK (typeof(sha256) = 'blob' AND length(sha256) = 32),"
+    "  refresh_hint INTEGER CHECK (refresh_hint IS NULL OR refresh_hint >= 0),"
+    "  origin TEXT NOT NULL CHECK (origin IN ('fetched', 'bootstrap')),"
+    "  stored_at INTEGER NOT NULL CHECK (stored_at >= 0),"
+    "  CHECK (signers_version = 0 OR sequence IS NOT NULL)"
+    ");"
+    "CREATE TRIGGER peer_bundles_peer_in_force BEFORE INSERT ON peer_bundles"
+    "  WHEN (SELECT removed_at FROM peers"
+    "    WHERE trust_domain = NEW.trust_domain) <> 0"
+    "  BEGIN SELECT RAISE(ABORT, 'a removed peer keeps no bundle'); END;"
+    /* A fetched bundle never goes back after a fetched one: under one
+     * signer-set version not to a lower sequence, nor to none, nor to other
+     * bytes under the same sequence; nor to a lower signer-set version
+     * unless an operator reset the peer's chain (verifier state gone).  An
+     * operator's bootstrap bundle is the latest only until the next fetch. */
+    "CREATE TRIGGER peer_bundles_forward BEFORE UPDATE ON peer_bundles"
+    "  WHEN NEW.origin = 'fetched' AND OLD.origin = 'fetched' AND ("
+    "    (NEW.signers_version < OLD.signers_version AND"
+    "      (SELECT verifier_state FROM peers"
+    "        WHERE trust_domain = NEW.trust_domain) IS NOT NULL)"
+    "    OR (NEW.signers_version = OLD.signers_version AND ("
+    "      (OLD.sequence IS NOT NULL AND (NEW.sequence IS NULL"
+    "        OR NEW.sequence < OLD.sequence))"
+    "      OR (NEW.sequence = OLD.sequence AND NEW.sha256 <> OLD.sha256))))"
+    "  BEGIN SELECT RAISE(ABORT, 'a peer bundle never goes back'); END;"
+    "CREATE TRIGGER peer_bundles_name_fixed"
+    "  BEFORE UPDATE OF trust_domain ON peer_bundles"
+    "  BEGIN SELECT RAISE(ABORT, 'the trust domain of a peer never"
+    " changes'); END;"
+
+    "PRAGMA user_version = 2;";
+
 /* Each entry ends by setting user_version to its version. */
 static const struct migration {
 	int64_t version;
 	const char *sql;
 } migrations[] = {
     {1, schema_v1},
+    {2, schema_v2},
 };
 
 static const char *
@@ -2075,4 +2176,586 @@ out:
 	anchor_checkpoint_rows_free(list, have);
 	sqlite3_finalize(st);
 	return r;
+}
+
+/* --- federation peers --- */
+
+static const char *const profile_names[] = {
+    [ANCHOR_PEER_HTTPS_WEB] = "https_web",
+    [ANCHOR_PEER_HTTPS_SPIFFE] = "https_spiffe",
+};
+
+static const char *const source_names[] = {
+    [ANCHOR_PEER_FROM_CONFIG] = "config",
+    [ANCHOR_PEER_FROM_CLI] = "cli",
+};
+
+const char *
+anchor_peer_profile_name(enum anchor_peer_profile p)
+{
+	return name_of(profile_names, ANCHOR_ARRAY_SIZE(profile_names),
+		       (unsigned)p);
+}
+
+int
+anchor_peer_profile_parse(const char *s, enum anchor_peer_profile *out)
+{
+	unsigned v;
+
+	if (parse_name(profile_names, ANCHOR_ARRAY_SIZE(profile_names), s,
+		       &v) != ANCHOR_OK)
+		return ANCHOR_E_INVAL;
+	*out = (enum anchor_peer_profile)v;
+	return ANCHOR_OK;
+}
+
+static const char *
+source_name(enum anchor_peer_source src)
+{
+	return name_of(source_names, ANCHOR_ARRAY_SIZE(source_names),
+		       (unsigned)src);
+}
+
+static int
+bind_opt_text(sqlite3_stmt *st, int i, const char *v)
+{
+	if (v == NULL)
+		return sqlite3_bind_null(st, i);
+	return sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
+}
+
+static int
+peer_row_valid(struct anchor_store *s, const struct anchor_peer_row *p)
+{
+	if (!fixed_str_ok(p->trust_domain, sizeof(p->trust_domain)))
+		return fail(s, ANCHOR_E_INVAL, "peer: no trust domain");
+	if (p->url == NULL || anchor_peer_profile_name(p->profile) == NULL ||
+	    source_name(p->source) == NULL)
+		return fail(s, ANCHOR_E_INVAL,
+			    "peer %.100s: missing URL, profile or source",
+			    p->trust_domain);
+	if ((p->signers == NULL) != (p->signers_len == 0))
+		return fail(s, ANCHOR_E_INVAL,
+			    "peer %.100s: signers and length disagree",
+			    p->trust_domain);
+	return ANCHOR_OK;
+}
+
+/* Bind url, profile, endpoint, signers, ca_pem, allow, source from ?first on.
+ */
+static int
+bind_peer_params(sqlite3_stmt *st, int first, const struct anchor_peer_row *p)
+{
+	int rc;
+
+	if ((rc = sqlite3_bind_text(st, first, p->url, -1, SQLITE_STATIC)) !=
+		SQLITE_OK ||
+	    (rc = sqlite3_bind_text(st, first + 1,
+				    anchor_peer_profile_name(p->profile), -1,
+				    SQLITE_STATIC)) != SQLITE_OK ||
+	    (rc = bind_opt_text(st, first + 2, p->endpoint_spiffe_id)) !=
+		SQLITE_OK)
+		return rc;
+	if (p->signers != NULL)
+		rc = sqlite3_bind_blob64(st, first + 3, p->signers,
+					 p->signers_len, SQLITE_STATIC);
+	else
+		rc = sqlite3_bind_null(st, first + 3);
+	if (rc != SQLITE_OK ||
+	    (rc = bind_opt_text(st, first + 4, p->ca_pem)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_text(st, first + 5,
+				    p->allow != NULL ? p->allow : "[]", -1,
+				    SQLITE_STATIC)) != SQLITE_OK)
+		return rc;
+	return sqlite3_bind_text(st, first + 6, source_name(p->source), -1,
+				 SQLITE_STATIC);
+}
+
+int
+anchor_store_peer_insert(struct anchor_store *s,
+			 const struct anchor_peer_row *p)
+{
+	/* A removed peer's row is taken over; one in force is left alone. */
+	static const char sql[] =
+	    "INSERT INTO peers (trust_domain, url, profile, endpoint_spiffe_id,"
+	    " signers, ca_pem, allow, source, added_at, added_by)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+	    " ON CONFLICT (trust_domain) DO UPDATE SET url = excluded.url,"
+	    " profile = excluded.profile,"
+	    " endpoint_spiffe_id = excluded.endpoint_spiffe_id,"
+	    " signers = excluded.signers, ca_pem = excluded.ca_pem,"
+	    " allow = excluded.allow, source = excluded.source,"
+	    " added_at = excluded.added_at, added_by = excluded.added_by,"
+	    " removed_at = 0, removed_reason = NULL, removed_by = NULL,"
+	    " verifier_state = NULL, last_attempt = 0, last_success = 0,"
+	    " last_failure = 0, last_error = NULL, failures = 0"
+	    " WHERE peers.removed_at <> 0";
+	sqlite3_stmt *st = NULL;
+	int rc, r;
+
+	if ((r = peer_row_valid(s, p)) != ANCHOR_OK)
+		return r;
+	if (p->added_at < 0)
+		return fail(s, ANCHOR_E_INVAL, "peer %.100s: bad time",
+			    p->trust_domain);
+	if ((r = prepare(s, sql, &st)) != ANCHOR_OK)
+		goto out;
+	if ((rc = sqlite3_bind_text(st, 1, p->trust_domain, -1,
+				    SQLITE_STATIC)) != SQLITE_OK ||
+	    (rc = bind_peer_params(st, 2, p)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(st, 9, p->added_at)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_text(st, 10,
+				    p->added_by != NULL ? p->added_by : "", -1,
+				    SQLITE_STATIC)) != SQLITE_OK) {
+		r = db_fail(s, rc);
+		goto out;
+	}
+	if ((r = step_done(s, st)) != ANCHOR_OK)
+		goto out;
+	if (sqlite3_changes(s->db) == 0)
+		r = fail(s, ANCHOR_E_EXISTS, "%.100s is already a peer",
+			 p->trust_domain);
+out:
+	sqlite3_finalize(st);
+	return r;
+}
+
+int
+anchor_store_peer_update(struct anchor_store *s,
+			 const struct anchor_peer_row *p)
+{
+	static const char sql[] =
+	    "UPDATE peers SET url = ?2, profile = ?3, endpoint_spiffe_id = ?4,"
+	    " signers = ?5, ca_pem = ?6, allow = ?7, source = ?8,"
+	    " verifier_state = ?9 WHERE trust_domain = ?1 AND removed_at = 0";
+	sqlite3_stmt *st = NULL;
+	int rc, r;
+
+	if ((r = peer_row_valid(s, p)) != ANCHOR_OK)
+		return r;
+	if ((r = prepare(s, sql, &st)) != ANCHOR_OK)
+		goto out;
+	if ((rc = sqlite3_bind_text(st, 1, p->trust_domain, -1,
+				    SQLITE_STATIC)) != SQLITE_OK ||
+	    (rc = bind_peer_params(st, 2, p)) != SQLITE_OK ||
+	    (rc = bind_opt_text(st, 9, p->verifier_state)) != SQLITE_OK) {
+		r = db_fail(s, rc);
+		goto out;
+	}
+	if ((r = step_done(s, st)) != ANCHOR_OK)
+		goto out;
+	if (sqlite3_changes(s->db) == 0)
+		r = fail(s, ANCHOR_E_NOT_FOUND, "no peer %.100s in force",
+			 p->trust_domain);
+out:
+	sqlite3_finalize(st);
+	return r;
+}
+
+void
+anchor_peer_row_clear(struct anchor_peer_row *p)
+{
+	if (p == NULL)
+		return;
+	free(p->url);
+	free(p->endpoint_spiffe_id);
+	free(p->signers);
+	free(p->ca_pem);
+	free(p->allow);
+	free(p->added_by);
+	free(p->removed_reason);
+	free(p->removed_by);
+	free(p->verifier_state);
+	free(p->last_error);
+	memset(p, 0, sizeof(*p));
+}
+
+void
+anchor_peer_rows_free(struct anchor_peer_row *rows, size_t n)
+{
+	size_t i;
+
+	if (rows == NULL)
+		return;
+	for (i = 0; i < n; i++)
+		anchor_peer_row_clear(&rows[i]);
+	free(rows);
+}
+
+#define PEER_COLUMNS                                                           \
+	"trust_domain, url, profile, endpoint_spiffe_id, signers, ca_pem,"     \
+	" allow, source, added_at, added_by, removed_at, removed_reason,"      \
+	" removed_by, verifier_state, last_attempt, last_success,"             \
+	" last_failure, last_error, failures"
+
+static int
+read_peer(sqlite3_stmt *st, struct anchor_peer_row *p)
+{
+	unsigned v;
+	int64_t failures;
+	int r;
+
+	memset(p, 0, sizeof(*p));
+	if ((r = col_str(st, 0, p->trust_domain, sizeof(p->trust_domain))) !=
+		ANCHOR_OK ||
+	    (r = col_text(st, 1, &p->url, NULL)) != ANCHOR_OK)
+		return r;
+	if ((r = parse_name(profile_names, ANCHOR_ARRAY_SIZE(profile_names),
+			    (const char *)sqlite3_column_text(st, 2), &v)) !=
+	    ANCHOR_OK)
+		return r;
+	p->profile = (enum anchor_peer_profile)v;
+	if ((r = col_text(st, 3, &p->endpoint_spiffe_id, NULL)) != ANCHOR_OK ||
+	    (r = col_blob(st, 4, &p->signers, &p->signers_len)) != ANCHOR_OK ||
+	    (r = col_text(st, 5, &p->ca_pem, NULL)) != ANCHOR_OK ||
+	    (r = col_text(st, 6, &p->allow, NULL)) != ANCHOR_OK)
+		return r;
+	if ((r = parse_name(source_names, ANCHOR_ARRAY_SIZE(source_names),
+			    (const char *)sqlite3_column_text(st, 7), &v)) !=
+	    ANCHOR_OK)
+		return r;
+	p->source = (enum anchor_peer_source)v;
+	p->added_at = sqlite3_column_int64(st, 8);
+	if ((r = col_text(st, 9, &p->added_by, NULL)) != ANCHOR_OK)
+		return r;
+	p->removed_at = sqlite3_column_int64(st, 10);
+	if ((r = col_text(st, 11, &p->removed_reason, NULL)) != ANCHOR_OK ||
+	    (r = col_text(st, 12, &p->removed_by, NULL)) != ANCHOR_OK ||
+	    (r = col_text(st, 13, &p->verifier_state, NULL)) != ANCHOR_OK)
+		return r;
+	p->last_attempt = sqlite3_column_int64(st, 14);
+	p->last_success = sqlite3_column_int64(st, 15);
+	p->last_failure = sqlite3_column_int64(st, 16);
+	if ((r = col_text(st, 17, &p->last_error, NULL)) != ANCHOR_OK)
+		return r;
+	failures = sqlite3_column_int64(st, 18);
+	p->failures = failures > 0 ? (uint64_t)failures : 0;
+	if (p->url == NULL || p->allow == NULL || p->added_by == NULL)
+		return ANCHOR_E_STATE;
+	return ANCHOR_OK;
+}
+
+int
+anchor_store_peer_get(struct anchor_store *s, const char *td,
+		      struct anchor_peer_row *out)
+{
+	static const char sql[] =
+	    "SELECT " PEER_COLUMNS " FROM peers WHERE trust_domain = ?1";
+	sqlite3_stmt *st = NULL;
+	struct anchor_peer_row p;
+	int rc, r;
+
+	memset(out, 0, sizeof(*out));
+	memset(&p, 0, sizeof(p));
+	if (td == NULL)
+		return fail(s, ANCHOR_E_INVAL, "peer: no trust domain");
+	if ((r = prepare(s, sql, &st)) != ANCHOR_OK)
+		goto out;
+	if ((rc = sqlite3_bind_text(st, 1, td, -1, SQLITE_STATIC)) !=
+	    SQLITE_OK) {
+		r = db_fail(s, rc);
+		goto out;
+	}
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE) {
+		r = fail(s, ANCHOR_E_NOT_FOUND, "no peer %.100s", td);
+		goto out;
+	}
+	if (rc != SQLITE_ROW) {
+		r = db_fail(s, rc);
+		goto out;
+	}
+	if ((r = read_peer(st, &p)) != ANCHOR_OK) {
+		fail(s, r, "reading peer %.100s: %s", td, anchor_strerror(r));
+		goto out;
+	}
+	*out = p;
+	memset(&p, 0, sizeof(p));
+	r = ANCHOR_OK;
+out:
+	anchor_peer_row_clear(&p);
+	sqlite3_finalize(st);
+	return r;
+}
+
+int
+anchor_store_peers(struct anchor_store *s, struct anchor_peer_row **rows,
+		   size_t *n)
+{
+	static const char sql[] =
+	    "SELECT " PEER_COLUMNS " FROM peers ORDER BY trust_domain";
+	sqlite3_stmt *st = NULL;
+	struct anchor_peer_row *list = NULL, *tmp, p;
+	size_t have = 0, cap = 0;
+	int rc, r;
+
+	*rows = NULL;
+	*n = 0;
+	memset(&p, 0, sizeof(p));
+	if ((r = prepare(s, sql, &st)) != ANCHOR_OK)
+		goto out;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (have == cap) {
+			cap = cap ? cap * 2 : 8;
+			if (cap > SIZE_MAX / sizeof(*list) ||
+			    (tmp = realloc(list, cap * sizeof(*list))) ==
+				NULL) {
+				r = ANCHOR_E_NOMEM;
+				goto out;
+			}
+			list = tmp;
+		}
+		if ((r = read_peer(st, &p)) != ANCHOR_OK) {
+			fail(s, r, "reading a peer row: %s",
+			     anchor_strerror(r));
+			goto out;
+		}
+		list[have++] = p;
+		memset(&p, 0, sizeof(p));
+	}
+	if (rc != SQLITE_DONE) {
+		r = db_fail(s, rc);
+		goto out;
+	}
+	*rows = list;
+	*n = have;
+	list = NULL;
+	have = 0;
+	r = ANCHOR_OK;
+out:
+	anchor_peer_row_clear(&p);
+	anchor_peer_rows_free(list, have);
+	sqlite3_finalize(st);
+	return r;
+}
+
+/*
+ * Run sql with ?1 = td, ?2 = ts, ?3 = t1 and ?4 = t2, as far as the
+ * statement has parameters.
+ */
+static int
+peer_exec(struct anchor_store *s, const char *sql, const char *td, int64_t ts,
+	  const char *t1, const char *t2, bool must_change)
+{
+	sqlite3_stmt *st = NULL;
+	int n, rc = SQLITE_OK, r;
+
+	if ((r = prepare(s, sql, &st)) != ANCHOR_OK)
+		goto out;
+	n = sqlite3_bind_parameter_count(st);
+	if ((rc = sqlite3_bind_text(st, 1, td, -1, SQLITE_STATIC)) !=
+		SQLITE_OK ||
+	    (n >= 2 && (rc = sqlite3_bind_int64(st, 2, ts)) != SQLITE_OK) ||
+	    (n >= 3 && (rc = bind_opt_text(st, 3, t1)) != SQLITE_OK) ||
+	    (n >= 4 && (rc = bind_opt_text(st, 4, t2)) != SQLITE_OK)) {
+		r = db_fail(s, rc);
+		goto out;
+	}
+	if ((r = step_done(s, st)) != ANCHOR_OK)
+		goto out;
+	if (must_change && sqlite3_changes(s->db) == 0)
+		r = fail(s, ANCHOR_E_NOT_FOUND, "no peer %.100s in force", td);
+out:
+	sqlite3_finalize(st);
+	return r;
+}
+
+int
+anchor_store_peer_remove(struct anchor_store *s, const char *td, int64_t ts,
+			 const char *reason, const char *operator_name)
+{
+	static const char del[] =
+	    "DELETE FROM peer_bundles WHERE trust_domain = ?1";
+	static const char upd[] =
+	    "UPDATE peers SET removed_at = ?2, removed_reason = ?3,"
+	    " removed_by = ?4, verifier_state = NULL"
+	    " WHERE trust_domain = ?1 AND removed_at = 0";
+	bool own = false, in_op = false;
+	int r;
+
+	if (td == NULL || reason == NULL || *reason == '\0' || ts <= 0)
+		return fail(s, ANCHOR_E_INVAL,
+			    "peer removal: no trust domain, reason or time");
+	if ((r = op_begin(s, &own)) != ANCHOR_OK)
+		goto out;
+	in_op = true;
+	if ((r = peer_exec(s, del, td, ts, NULL, NULL, false)) != ANCHOR_OK ||
+	    (r = peer_exec(s, upd, td, ts, reason, operator_name, true)) !=
+		ANCHOR_OK)
+		goto out;
+	in_op = false;
+	r = op_end(s, own, ANCHOR_OK);
+out:
+	if (in_op)
+		r = op_end(s, own, r);
+	return r;
+}
+
+int
+anchor_store_peer_succeeded(struct anchor_store *s, const char *td, int64_t ts,
+			    const char *verifier_state)
+{
+	static const char sql[] =
+	    "UPDATE peers SET last_attempt = ?2, last_success = ?2,"
+	    " failures = 0, verifier_state = coalesce(?3, verifier_state)"
+	    " WHERE trust_domain = ?1 AND removed_at = 0";
+
+	if (td == NULL || ts < 0)
+		return fail(s, ANCHOR_E_INVAL, "peer status: bad arguments");
+	return peer_exec(s, sql, td, ts, verifier_state, NULL, true);
+}
+
+int
+anchor_store_peer_failed(struct anchor_store *s, const char *td, int64_t ts,
+			 const char *reason)
+{
+	static const char sql[] =
+	    "UPDATE peers SET last_attempt = ?2, last_failure = ?2,"
+	    " last_error = ?3, failures = failures + 1"
+	    " WHERE trust_domain = ?1 AND removed_at = 0";
+
+	if (td == NULL || ts < 0 || reason == NULL)
+		return fail(s, ANCHOR_E_INVAL, "peer status: bad arguments");
+	return peer_exec(s, sql, td, ts, reason, NULL, true);
+}
+
+int
+anchor_store_peer_bundle_put(struct anchor_store *s,
+			     const struct anchor_peer_bundle_row *b)
+{
+	static const char sql[] =
+	    "INSERT INTO peer_bundles (trust_domain, sequence, signers_version,"
+	    " payload, sha256, refresh_hint, origin, stored_at)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+	    " ON CONFLICT (trust_domain) DO UPDATE SET"
+	    " sequence = excluded.sequence,"
+	    " signers_version = excluded.signers_version,"
+	    " payload = excluded.payload, sha256 = excluded.sha256,"
+	    " refresh_hint = excluded.refresh_hint, origin = excluded.origin,"
+	    " stored_at = excluded.stored_at";
+	sqlite3_stmt *st = NULL;
+	uint8_t sha[32];
+	int rc, r;
+
+	if (!fixed_str_ok(b->trust_domain, sizeof(b->trust_domain)) ||
+	    b->payload == NULL || b->payload_len == 0 ||
+	    (b->has_sequence && b->sequence > INT64_MAX) || b->stored_at < 0)
+		return fail(s, ANCHOR_E_INVAL,
+			    "peer bundle: bad trust domain, payload,"
+			    " sequence or time");
+	/* The hash is ours, so that it always matches the bytes. */
+	if ((r = sha256(b->payload, b->payload_len, NULL, 0, sha)) != ANCHOR_OK)
+		return fail(s, r, "SHA-256 failed");
+	if ((r = prepare(s, sql, &st)) != ANCHOR_OK)
+		goto out;
+	if ((rc = sqlite3_bind_text(st, 1, b->trust_domain, -1,
+				    SQLITE_STATIC)) != SQLITE_OK ||
+	    (rc = b->has_sequence
+		      ? sqlite3_bind_int64(st, 2, (int64_t)b->sequence)
+		      : sqlite3_bind_null(st, 2)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(st, 3, b->signers_version)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_blob64(st, 4, b->payload, b->payload_len,
+				      SQLITE_STATIC)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_blob(st, 5, sha, (int)sizeof(sha),
+				    SQLITE_STATIC)) != SQLITE_OK ||
+	    (rc = b->refresh_hint >= 0
+		      ? sqlite3_bind_int64(st, 6, b->refresh_hint)
+		      : sqlite3_bind_null(st, 6)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_text(st, 7,
+				    b->bootstrap ? "bootstrap" : "fetched", -1,
+				    SQLITE_STATIC)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(st, 8, b->stored_at)) != SQLITE_OK) {
+		r = db_fail(s, rc);
+		goto out;
+	}
+	r = step_done(s, st);
+out:
+	sqlite3_finalize(st);
+	return r;
+}
+
+int
+anchor_store_peer_bundle_get(struct anchor_store *s, const char *td,
+			     struct anchor_peer_bundle_row *out)
+{
+	static const char sql[] =
+	    "SELECT trust_domain, sequence, signers_version, payload, sha256,"
+	    " refresh_hint, origin, stored_at FROM peer_bundles"
+	    " WHERE trust_domain = ?1";
+	sqlite3_stmt *st = NULL;
+	struct anchor_peer_bundle_row b;
+	const unsigned char *origin;
+	uint8_t sha[32];
+	int64_t v;
+	int rc, r;
+
+	memset(out, 0, sizeof(*out));
+	memset(&b, 0, sizeof(b));
+	if (td == NULL)
+		return fail(s, ANCHOR_E_INVAL, "peer bundle: no trust domain");
+	if ((r = prepare(s, sql, &st)) != ANCHOR_OK)
+		goto out;
+	if ((rc = sqlite3_bind_text(st, 1, td, -1, SQLITE_STATIC)) !=
+	    SQLITE_OK) {
+		r = db_fail(s, rc);
+		goto out;
+	}
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE) {
+		r = fail(s, ANCHOR_E_NOT_FOUND, "no bundle for peer %.100s",
+			 td);
+		goto out;
+	}
+	if (rc != SQLITE_ROW) {
+		r = db_fail(s, rc);
+		goto out;
+	}
+	if ((r = col_str(st, 0, b.trust_domain, sizeof(b.trust_domain))) !=
+		ANCHOR_OK ||
+	    (r = col_blob(st, 3, &b.payload, &b.payload_len)) != ANCHOR_OK)
+		goto out;
+	b.has_sequence = sqlite3_column_type(st, 1) != SQLITE_NULL;
+	if (b.has_sequence)
+		b.sequence = (uint64_t)sqlite3_column_int64(st, 1);
+	v = sqlite3_column_int64(st, 2);
+	b.signers_version = v > 0 && v <= (int64_t)UINT_MAX ? (unsigned)v : 0;
+	b.refresh_hint = sqlite3_column_type(st, 5) == SQLITE_NULL
+			     ? -1
+			     : sqlite3_column_int64(st, 5);
+	origin = sqlite3_column_text(st, 6);
+	b.bootstrap =
+	    origin != NULL && strcmp((const char *)origin, "bootstrap") == 0;
+	b.stored_at = sqlite3_column_int64(st, 7);
+	if (b.payload == NULL || b.payload_len == 0 ||
+	    col_fixed(st, 4, b.sha256, sizeof(b.sha256)) != ANCHOR_OK) {
+		r = fail(s, ANCHOR_E_STATE, "malformed bundle row of %.100s",
+			 td);
+		goto out;
+	}
+	/* Never hand out bytes that are not the ones stored. */
+	if ((r = sha256(b.payload, b.payload_len, NULL, 0, sha)) != ANCHOR_OK) {
+		fail(s, r, "SHA-256 failed");
+		goto out;
+	}
+	if (memcmp(sha, b.sha256, sizeof(sha)) != 0) {
+		r = fail(s, ANCHOR_E_STATE,
+			 "bundle of %.100s does not match its SHA-256", td);
+		goto out;
+	}
+	*out = b;
+	memset(&b, 0, sizeof(b));
+	r = ANCHOR_OK;
+out:
+	anchor_peer_bundle_row_clear(&b);
+	sqlite3_finalize(st);
+	return r;
+}
+
+void
+anchor_peer_bundle_row_clear(struct anchor_peer_bundle_row *b)
+{
+	if (b == NULL)
+		return;
+	free(b->payload);
+	memset(b, 0, sizeof(*b));
 }

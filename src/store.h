@@ -18,7 +18,7 @@
 
 #include "conf.h"
 
-#define ANCHOR_SCHEMA_VERSION 1
+#define ANCHOR_SCHEMA_VERSION 2
 
 struct anchor_store;
 struct sqlite3;
@@ -182,5 +182,112 @@ struct anchor_checkpoint_row {
 int anchor_store_checkpoints(struct anchor_store *s,
     struct anchor_checkpoint_row **rows, size_t *n);
 void anchor_checkpoint_rows_free(struct anchor_checkpoint_row *rows, size_t n);
+
+/*
+ * Federation peers (schema version 2).  A peer comes from the configuration
+ * (federates_with) or from `anchorctl federation add`; its row stays after
+ * removal (removed_at != 0) so that a removed configuration peer is not
+ * brought back by the next run.  Text members are malloc'd (NULL where
+ * noted); free a row's members with anchor_peer_row_clear().
+ */
+enum anchor_peer_profile {
+	ANCHOR_PEER_HTTPS_WEB = 0,
+	ANCHOR_PEER_HTTPS_SPIFFE = 1,
+};
+
+enum anchor_peer_source {
+	ANCHOR_PEER_FROM_CONFIG = 0,
+	ANCHOR_PEER_FROM_CLI = 1,
+};
+
+/* "https_web", "https_spiffe"; NULL for an unknown value. */
+const char *anchor_peer_profile_name(enum anchor_peer_profile p);
+int anchor_peer_profile_parse(const char *s, enum anchor_peer_profile *out);
+
+struct anchor_peer_row {
+	char trust_domain[256];
+	char *url;			/* bundle endpoint URL */
+	enum anchor_peer_profile profile;
+	char *endpoint_spiffe_id;	/* https_spiffe only, else NULL */
+	uint8_t *signers;		/* the pinned F3 envelope, or NULL */
+	size_t signers_len;
+	char *ca_pem;			/* https_web trust anchors, or NULL: system CAs */
+	char *allow;			/* JSON array of SPIFFE ID patterns */
+	enum anchor_peer_source source;
+	int64_t added_at;
+	char *added_by;			/* operator name, may be "" */
+	int64_t removed_at;		/* 0 while the peer is in force */
+	char *removed_reason;		/* NULL while in force */
+	char *removed_by;		/* NULL or the operator */
+	char *verifier_state;		/* F4 JSON of a signed peer, or NULL */
+	/* status of the fetches */
+	int64_t last_attempt, last_success, last_failure;
+	char *last_error;		/* NULL before the first failure */
+	uint64_t failures;		/* consecutive failed fetches */
+};
+
+struct anchor_peer_bundle_row {
+	char trust_domain[256];
+	bool has_sequence;		/* spiffe_sequence present */
+	uint64_t sequence;
+	unsigned signers_version;	/* verified under this F3 version; 0: unsigned */
+	uint8_t *payload;		/* F1 bytes (malloc'd) */
+	size_t payload_len;
+	uint8_t sha256[32];
+	int64_t refresh_hint;		/* seconds, -1 when the bundle has none */
+	bool bootstrap;			/* given by an operator, not fetched */
+	int64_t stored_at;
+};
+
+/*
+ * Add a peer: a new row, or the parameters of a removed peer's row replaced
+ * (status, verifier state and removal cleared).  ANCHOR_E_EXISTS when the
+ * peer is in force; ANCHOR_E_INVAL when a constraint refuses it (our own
+ * trust domain, http:// without signers, ...: anchor_store_errmsg() says).
+ * The status and verifier_state members of p are not read.
+ */
+int anchor_store_peer_insert(struct anchor_store *s, const struct anchor_peer_row *p);
+/*
+ * Change the parameters (url, profile, endpoint_spiffe_id, signers, ca_pem,
+ * allow, source) and the verifier state of a peer in force, as given in p.
+ */
+int anchor_store_peer_update(struct anchor_store *s, const struct anchor_peer_row *p);
+/* One peer, removed or not: ANCHOR_E_NOT_FOUND if never added. */
+int anchor_store_peer_get(struct anchor_store *s, const char *td,
+    struct anchor_peer_row *out);
+/* Every peer row ordered by trust domain.  Free with anchor_peer_rows_free(). */
+int anchor_store_peers(struct anchor_store *s, struct anchor_peer_row **rows,
+    size_t *n);
+void anchor_peer_row_clear(struct anchor_peer_row *p);	/* accepts NULL */
+void anchor_peer_rows_free(struct anchor_peer_row *rows, size_t n);
+/*
+ * Remove a peer in force at once: its bundle is deleted, its verifier state
+ * forgotten, and the row marked removed with reason and operator (may be
+ * NULL).  ANCHOR_E_NOT_FOUND when no peer of that name is in force.
+ */
+int anchor_store_peer_remove(struct anchor_store *s, const char *td, int64_t ts,
+    const char *reason, const char *operator_name);
+/*
+ * Record a fetch.  succeeded: last_attempt and last_success become ts, the
+ * failure count 0, and the verifier state verifier_state unless it is NULL.
+ * failed: last_attempt and last_failure become ts, last_error the reason,
+ * and the failure count rises by one.
+ */
+int anchor_store_peer_succeeded(struct anchor_store *s, const char *td,
+    int64_t ts, const char *verifier_state);
+int anchor_store_peer_failed(struct anchor_store *s, const char *td,
+    int64_t ts, const char *reason);
+
+/*
+ * A peer's current bundle: put replaces it (the database refuses a fetched
+ * bundle that goes back, see schema version 2), get gives
+ * ANCHOR_E_NOT_FOUND when there is none.  Free with
+ * anchor_peer_bundle_row_clear().
+ */
+int anchor_store_peer_bundle_put(struct anchor_store *s,
+    const struct anchor_peer_bundle_row *b);
+int anchor_store_peer_bundle_get(struct anchor_store *s, const char *td,
+    struct anchor_peer_bundle_row *out);
+void anchor_peer_bundle_row_clear(struct anchor_peer_bundle_row *b);
 
 #endif /* ANCHOR_STORE_H */
