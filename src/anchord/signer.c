@@ -468,7 +468,7 @@ push_token_creds(struct signer *s)
 {
 	const struct anchor_conf *c = s->conf;
 	struct anchord_buf b = { 0 };
-	uint8_t id[A11_ID_LEN], *cert = NULL, *spki = NULL;
+	uint8_t id[A11_ID_LEN] = { 0 }, *cert = NULL, *spki = NULL;
 	size_t cert_len = 0, spki_len = 0;
 	a11_keytype type = (a11_keytype)0;
 	int r;
