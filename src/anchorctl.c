@@ -17,6 +17,7 @@
 #include <openssl/x509.h>
 
 #include "conf.h"
+#include "anchor/svid.h"
 #include "domain.h"
 #include "error.h"
 #include "federation.h"
@@ -56,7 +57,8 @@ usage(FILE *f)
 	    "       anchorctl [-c FILE] federation refresh [TD] [--now UNIX_SECONDS]\n"
 	    "                           [--timeout SECONDS]\n"
 	    "       anchorctl [-c FILE] federation remove TD --reason TEXT\n"
-	    "                           [--operator NAME] [--now UNIX_SECONDS]\n");
+	    "                           [--operator NAME] [--now UNIX_SECONDS]\n"
+	    "       anchorctl [-c FILE] verify-svid CHAIN.pem [--now UNIX_SECONDS]\n");
 }
 
 static void
@@ -986,6 +988,106 @@ cmd_fed_refresh(const struct anchor_conf *conf, const char *td,
 	return r == ANCHOR_OK ? EXIT_SUCCESS : EXIT_FAILURE;
 }
 
+/*
+ * Check a peer workload's X509-SVID chain (PEM, leaf first) against the
+ * stored bundle and allow patterns of the peer its SPIFFE ID names.
+ */
+static int
+cmd_verify_svid(const struct anchor_conf *conf, const char *file, int64_t now)
+{
+	struct anchor_store *s = NULL;
+	struct anchor_peer_row *rows = NULL;
+	struct anchor_peer_bundle_row *bundles = NULL;
+	struct anchor_svid_peer *peers = NULL;
+	const char ***allow = NULL;
+	json_t **allow_json = NULL;
+	uint8_t *der[8];
+	size_t derlen[8], nder = 0, nrows = 0, np = 0, i, j;
+	char *id = NULL, reason[512];
+	BIO *bio = NULL;
+	X509 *x;
+	int r, rc = EXIT_FAILURE;
+
+	memset(der, 0, sizeof(der));
+	if ((bio = BIO_new_file(file, "r")) == NULL) {
+		error_f("%s: cannot read", file);
+		rc = EXIT_USAGE;
+		goto out;
+	}
+	while (nder < ANCHOR_ARRAY_SIZE(der) &&
+	    (x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
+		int len = i2d_X509(x, &der[nder]);
+
+		X509_free(x);
+		if (len <= 0)
+			goto out;
+		derlen[nder++] = (size_t)len;
+	}
+	if (nder == 0) {
+		error_f("%s: no PEM certificate", file);
+		rc = EXIT_USAGE;
+		goto out;
+	}
+	if ((r = open_store(conf, &s)) != ANCHOR_OK)
+		goto out;
+	if ((r = anchor_store_peers(s, &rows, &nrows)) != ANCHOR_OK) {
+		error_f("reading peers: %s", anchor_store_errmsg(s));
+		goto out;
+	}
+	if ((peers = calloc(nrows + 1, sizeof(*peers))) == NULL ||
+	    (bundles = calloc(nrows + 1, sizeof(*bundles))) == NULL ||
+	    (allow = calloc(nrows + 1, sizeof(*allow))) == NULL ||
+	    (allow_json = calloc(nrows + 1, sizeof(*allow_json))) == NULL)
+		goto out;
+	for (i = 0; i < nrows; i++) {
+		json_t *a;
+
+		/* Removed peers and peers without a bundle vouch for nobody. */
+		if (rows[i].removed_at != 0 || anchor_store_peer_bundle_get(s,
+		    rows[i].trust_domain, &bundles[np]) != ANCHOR_OK)
+			continue;
+		a = allow_json[np] = json_loads(rows[i].allow ? rows[i].allow :
+		    "[]", 0, NULL);
+		if ((allow[np] = calloc(json_array_size(a) + 1,
+		    sizeof(char *))) == NULL)
+			goto out;
+		for (j = 0; j < json_array_size(a); j++)
+			allow[np][j] = json_string_value(json_array_get(a, j));
+		peers[np].trust_domain = rows[i].trust_domain;
+		peers[np].bundle = bundles[np].payload;
+		peers[np].bundle_len = bundles[np].payload_len;
+		peers[np].allow = allow[np];
+		peers[np].n_allow = json_array_size(a);
+		np++;
+	}
+	r = anchor_verify_svid((const uint8_t *const *)der, derlen, nder, peers,
+	    np, now, &id, reason, sizeof(reason));
+	if (r != ANCHOR_SVID_OK) {
+		error_f("%s: refused: %s (%s)", file, anchor_verify_svid_strerror(r),
+		    reason);
+		goto out;
+	}
+	printf("%s\n", id);
+	rc = EXIT_SUCCESS;
+ out:
+	free(id);
+	for (i = 0; i < np; i++) {
+		free(allow[i]);
+		json_decref(allow_json[i]);
+		anchor_peer_bundle_row_clear(&bundles[i]);
+	}
+	free(allow);
+	free(allow_json);
+	free(bundles);
+	free(peers);
+	anchor_peer_rows_free(rows, nrows);
+	for (i = 0; i < nder; i++)
+		OPENSSL_free(der[i]);
+	BIO_free(bio);
+	anchor_store_close(s);
+	return rc;
+}
+
 /* `anchorctl federation SUBCOMMAND ...`; EXIT_USAGE on bad arguments. */
 static int
 cmd_federation(const struct anchor_conf *conf, int argc, char **argv)
@@ -1319,6 +1421,20 @@ main(int argc, char **argv)
 	} else if (strcmp(cmd, "audit") == 0 && argc == 2 &&
 	    strcmp(argv[1], "verify") == 0) {
 		rc = cmd_audit_verify(conf);
+	} else if (strcmp(cmd, "verify-svid") == 0) {
+		static const struct option lo[] = {
+			{ "now", required_argument, NULL, 'n' },
+			{ NULL, 0, NULL, 0 },
+		};
+		int64_t now = anchor_now();
+
+		while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+			if (c != 'n' || parse_now(optarg, &now) != 0)
+				goto bad;
+		}
+		if (optind + 1 != argc)
+			goto bad;
+		rc = cmd_verify_svid(conf, argv[optind], now);
 	} else if (strcmp(cmd, "federation") == 0) {
 		curl_global_init(CURL_GLOBAL_DEFAULT);
 		rc = cmd_federation(conf, argc, argv);
