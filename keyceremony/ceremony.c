@@ -603,32 +603,10 @@ main(int argc, char **argv)
 	char err[512];
 	int r, rc = EXIT_USAGE, c;
 
-	anchor_log_init(argv[0], false);
-	/* Options before the command: -c FILE, -v. */
-	while ((c = getopt(argc, argv, "+c:vh")) != -1) {
-		switch (c) {
-		case 'c':
-			config = optarg;
-			break;
-		case 'v':
-			anchor_log_set_verbose(true);
-			break;
-		case 'h':
-			usage(stdout);
-			return EXIT_SUCCESS;
-		default:
-			usage(stderr);
-			return EXIT_USAGE;
-		}
-	}
-	if (optind >= argc) {
-		usage(stderr);
-		return EXIT_USAGE;
-	}
-	cmd = argv[optind];
-	argc -= optind;
-	argv += optind;
-	optind = 1;
+	if ((rc = anchor_cli_start(&argc, &argv, &config, usage)) >= 0)
+		return rc;
+	rc = EXIT_USAGE;
+	cmd = argv[0];
 
 	if (strcmp(cmd, "init") == 0) {
 		struct init_opts o;

@@ -1236,31 +1236,10 @@ main(int argc, char **argv)
 	char err[512];
 	int rc = EXIT_USAGE, c;
 
-	anchor_log_init(argv[0], false);
-	while ((c = getopt(argc, argv, "+c:vh")) != -1) {
-		switch (c) {
-		case 'c':
-			config = optarg;
-			break;
-		case 'v':
-			anchor_log_set_verbose(true);
-			break;
-		case 'h':
-			usage(stdout);
-			return EXIT_SUCCESS;
-		default:
-			usage(stderr);
-			return EXIT_USAGE;
-		}
-	}
-	if (optind >= argc) {
-		usage(stderr);
-		return EXIT_USAGE;
-	}
-	cmd = argv[optind];
-	argc -= optind;
-	argv += optind;
-	optind = 1;
+	if ((rc = anchor_cli_start(&argc, &argv, &config, usage)) >= 0)
+		return rc;
+	rc = EXIT_USAGE;
+	cmd = argv[0];
 	if (anchor_conf_load(config, &conf, err, sizeof(err)) != ANCHOR_OK) {
 		error_f("%s", err);
 		return EXIT_USAGE;

@@ -1,7 +1,9 @@
 #include "config.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "log.h"
 
@@ -52,4 +54,38 @@ anchor_log(int priority, const char *func, const char *fmt, ...)
 		fprintf(stderr, "%s: %s: %s\n", progname, func, msg);
 	else
 		fprintf(stderr, "%s: %s\n", progname, msg);
+}
+
+int
+anchor_cli_start(int *argc, char ***argv, const char **config,
+    void (*usage)(FILE *))
+{
+	int c;
+
+	anchor_log_init((*argv)[0], false);
+	/* Options before the command only: "+" stops at the first operand. */
+	while ((c = getopt(*argc, *argv, "+c:vh")) != -1) {
+		switch (c) {
+		case 'c':
+			*config = optarg;
+			break;
+		case 'v':
+			anchor_log_set_verbose(true);
+			break;
+		case 'h':
+			usage(stdout);
+			return EXIT_SUCCESS;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind >= *argc) {
+		usage(stderr);
+		return 2;
+	}
+	*argc -= optind;
+	*argv += optind;
+	optind = 1;
+	return -1;
 }
