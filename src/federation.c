@@ -1470,6 +1470,12 @@ anchor_fed_refresh_reason(const struct anchor_fed_refresh *f)
 	return f->accepted ? "accepted" : f->reason;
 }
 
+bool
+anchor_fed_refresh_transport(const struct anchor_fed_refresh *f)
+{
+	return f->step == STEP_DONE && !f->accepted && f->transport;
+}
+
 static size_t
 on_body(char *data, size_t size, size_t nmemb, void *arg)
 {

@@ -144,6 +144,10 @@ int anchor_fed_refresh_run(struct anchor_fed_refresh **fs, size_t n);
 const char *anchor_fed_refresh_trust_domain(const struct anchor_fed_refresh *f);
 bool anchor_fed_refresh_accepted(const struct anchor_fed_refresh *f);
 const char *anchor_fed_refresh_reason(const struct anchor_fed_refresh *f);
+/* Once finished and not accepted: true for a transport failure
+ * (no connection, a timeout, an HTTP error status), false when what was
+ * served or the endpoint's identity was refused. */
+bool anchor_fed_refresh_transport(const struct anchor_fed_refresh *f);
 
 /*
  * Store the outcome (the caller holds the writer lock): an accepted bundle

@@ -1,8 +1,8 @@
 /*
  * anchord: the signing and bundle server (DESIGN.md §5).
  *
- * Two processes.  The parent reads the configuration, forks the signer and
- * becomes the network process:
+ * Three processes.  The parent reads the configuration, forks the signer
+ * and the fetcher and becomes the network process:
  *
  *   signer   loads the PKCS#11 module, holds the token session, reads the
  *            state store, re-signs the bundle at half of its validity,
@@ -10,6 +10,11 @@
  *            files (https_web) or finds the TLS key in the token and signs
  *            handshakes with it, and pushes everything the network
  *            process serves over the socketpair (ipc.h).  Not dumpable.
+ *   fetcher  fetches the federation peers' bundles on their schedules
+ *            (one curl multi handle), stores the outcomes and the consumer
+ *            files, and reports the peers' status to the network process
+ *            over a socketpair of its own.  Runs as the signer's user with
+ *            no_new_privs; never loads the module, never reads the PIN.
  *   network  never loads the module and never opens the store; drops to
  *            --user, sets no_new_privs, and serves the pushed bytes from
  *            memory with libmicrohttpd.
@@ -41,9 +46,13 @@
  *                 (DER) of the token key, the leaf's
  *   TLS_SIGNATURE u32 request id, u32 result (enum anchord_tls_sign_result),
  *                 bytes signature (raw r||s; empty unless the result is OK)
- *   RELOAD        empty
+ *   PEER_STATUS   (from the fetcher) u32 n (at most ANCHORD_MAX_PEERS),
+ *                 n x (str trust domain, i64 last success, i64 last failure,
+ *                 u64 consecutive failures, u32 has sequence, u64 sequence,
+ *                 u64 fetches ok, u64 rejected, u64 error)
+ *   RELOAD        empty (to the signer and to the fetcher)
  *   SVID_REQUEST  u32 request id, bytes SubjectPublicKeyInfo (DER)
- *   SHUTDOWN      empty
+ *   SHUTDOWN      empty (to the signer and to the fetcher)
  *   TLS_SIGN      u32 request id, bytes digest (SHA-256 for a P-256 key,
  *                 SHA-384 for P-384)
  */
@@ -63,6 +72,7 @@
 #define ANCHORD_MAX_VERSIONS	4096
 #define ANCHORD_MAX_PEM		(1024u * 1024)
 #define ANCHORD_IPC_TIMEOUT_MS	10000
+#define ANCHORD_MAX_PEERS	1024	/* federation peers fetched */
 
 enum anchord_token_state {
 	ANCHORD_TOKEN_STARTING = 0,	/* not opened yet */
@@ -86,19 +96,27 @@ struct anchord_opts {
 	unsigned backoff_max;		/* seconds, cap of the reconnect back-off */
 	int64_t svid_ttl;		/* seconds, https_spiffe certificate */
 	unsigned tls_sign_rate;		/* token TLS signatures per second */
+	unsigned fetch_interval_max;	/* seconds, longest wait between fetches */
 };
 
 /* The signer process; returns its exit status. */
 int anchord_signer_main(const struct anchord_opts *o, struct anchor_conf *conf,
     int fd);
 
+/* The fetcher process; returns its exit status.  fd is its channel to
+ * the network process; it owns conf from here on. */
+int anchord_fetcher_main(const struct anchord_opts *o,
+    struct anchor_conf *conf, int fd);
+
 #define ANCHORD_MAX_THREADS	64
 
 /* The network process; returns its exit status.  listen_fds holds
  * o->threads sockets, bound and listening (one SO_REUSEPORT group when
- * more than one); privileges are already dropped. */
+ * more than one); privileges are already dropped.  fd is the signer's
+ * channel, ffd the fetcher's. */
 int anchord_web_main(const struct anchord_opts *o,
-    const struct anchor_conf *conf, int fd, int *listen_fds, pid_t signer);
+    const struct anchor_conf *conf, int fd, int *listen_fds, pid_t signer,
+    int ffd, pid_t fetcher);
 
 /*
  * Issue the endpoint X509-SVID (signer side): a leaf certificate for the

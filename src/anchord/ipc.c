@@ -27,9 +27,12 @@ anchord_ipc_type_ok(enum anchord_ipc_side side, uint32_t type)
 	case IPC_TLS_TOKEN_CREDS:
 	case IPC_TLS_SIGNATURE:
 		return side == IPC_SIDE_NETWORK;
+	case IPC_PEER_STATUS:
+		return side == IPC_SIDE_NETWORK_FETCHER;
 	case IPC_RELOAD:
-	case IPC_SVID_REQUEST:
 	case IPC_SHUTDOWN:
+		return side == IPC_SIDE_SIGNER || side == IPC_SIDE_FETCHER;
+	case IPC_SVID_REQUEST:
 	case IPC_TLS_SIGN:
 		return side == IPC_SIDE_SIGNER;
 	default:
@@ -65,6 +68,8 @@ anchord_ipc_type_name(uint32_t type)
 		return "tls-signature";
 	case IPC_TLS_SIGN:
 		return "tls-sign";
+	case IPC_PEER_STATUS:
+		return "peer-status";
 	default:
 		return "unknown";
 	}

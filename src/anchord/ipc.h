@@ -1,6 +1,6 @@
 /*
- * The channel between anchord's network process and its signer process:
- * a SOCK_STREAM socketpair carrying messages of
+ * The channels between anchord's network process and its signer and
+ * fetcher processes: SOCK_STREAM socketpairs carrying messages of
  *
  *	type	 u32, big-endian
  *	length	 u32, big-endian, at most ANCHORD_IPC_MAX
@@ -31,7 +31,9 @@ enum anchord_ipc_type {
 	IPC_CONFIG = 6,		/* settings after a reload */
 	IPC_TLS_TOKEN_CREDS = 7, /* https_web: chain; the key stays in the token */
 	IPC_TLS_SIGNATURE = 8,	/* https_web: the answer to a TLS_SIGN */
-	/* network -> signer */
+	/* fetcher -> network */
+	IPC_PEER_STATUS = 9,	/* federation peers: status and fetch counts */
+	/* network -> signer (and RELOAD, SHUTDOWN: network -> fetcher) */
 	IPC_RELOAD = 16,	/* SIGHUP reached the network process */
 	IPC_SVID_REQUEST = 17,	/* sign a certificate for this public key */
 	IPC_SHUTDOWN = 18,	/* stop now */
@@ -51,10 +53,12 @@ enum anchord_tls_sign_result {
 #define ANCHORD_TLS_DIGEST_MAX	64
 #define ANCHORD_TLS_SIG_MAX	132
 
-/* Which side reads a message. */
+/* Which end of which channel reads a message. */
 enum anchord_ipc_side {
-	IPC_SIDE_NETWORK = 1,
+	IPC_SIDE_NETWORK = 1,		/* the signer's channel, network end */
 	IPC_SIDE_SIGNER = 2,
+	IPC_SIDE_FETCHER = 3,
+	IPC_SIDE_NETWORK_FETCHER = 4,	/* the fetcher's channel, network end */
 };
 
 /* Is type a message that side may receive? */

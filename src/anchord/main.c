@@ -1,6 +1,6 @@
 /*
  * anchord: options, configuration, the listening socket, the process split
- * and privilege separation.  See anchord.h for what each process does.
+ * (signer, fetcher, network) and privilege separation.  See anchord.h for what each process does.
  */
 #include "config.h"
 
@@ -40,7 +40,7 @@ usage(FILE *f)
 	    "               [--connection-memory BYTES] [--threads N]\n"
 	    "               [--timeout SECONDS] [--probe-interval SECONDS]\n"
 	    "               [--backoff-max SECONDS] [--svid-ttl DURATION]\n"
-	    "               [--tls-sign-rate N]\n");
+	    "               [--tls-sign-rate N] [--fetch-interval-max SECONDS]\n");
 }
 
 static bool
@@ -276,6 +276,7 @@ main(int argc, char **argv)
 		{ "backoff-max", required_argument, NULL, 7 },
 		{ "svid-ttl", required_argument, NULL, 8 },
 		{ "tls-sign-rate", required_argument, NULL, 9 },
+		{ "fetch-interval-max", required_argument, NULL, 10 },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -287,9 +288,10 @@ main(int argc, char **argv)
 	uid_t uid = 0, suid = 0;
 	gid_t gid = 0, sgid = 0;
 	unsigned mem;
-	int ch, sv[2] = { -1, -1 }, listen_fds[ANCHORD_MAX_THREADS];
+	int ch, sv[2] = { -1, -1 }, fv[2] = { -1, -1 };
+	int listen_fds[ANCHORD_MAX_THREADS];
 	int rc = EXIT_FAILURE, r;
-	pid_t signer;
+	pid_t signer, fetcher;
 
 	for (r = 0; r < ANCHORD_MAX_THREADS; r++)
 		listen_fds[r] = -1;
@@ -304,6 +306,7 @@ main(int argc, char **argv)
 	o.backoff_max = 60;
 	o.svid_ttl = 3600;
 	o.tls_sign_rate = 50;
+	o.fetch_interval_max = 86400;
 	anchor_log_init(argv[0], false);
 
 	while ((ch = getopt_long(argc, argv, "c:fvu:s:p:h", longopts, NULL)) != -1) {
@@ -363,6 +366,10 @@ main(int argc, char **argv)
 			break;
 		case 9:
 			if (!parse_uint(optarg, 1, 100000, &o.tls_sign_rate))
+				goto badarg;
+			break;
+		case 10:
+			if (!parse_uint(optarg, 1, 86400, &o.fetch_interval_max))
 				goto badarg;
 			break;
 		case 'h':
@@ -426,7 +433,7 @@ main(int argc, char **argv)
 	if (o.pid_file != NULL && write_pid_file(o.pid_file) != ANCHOR_OK)
 		goto out;
 
-	/* Both processes take signals through signalfd. */
+	/* Every process takes signals through signalfd. */
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
@@ -465,6 +472,40 @@ main(int argc, char **argv)
 	}
 	close(sv[1]);
 	sv[1] = -1;
+
+	/* The fetcher: the signer's user, never the module, never the PIN. */
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fv) != 0) {
+		error_f("socketpair: %s", strerror(errno));
+		goto out;
+	}
+	if ((fetcher = fork()) < 0) {
+		error_f("fork: %s", strerror(errno));
+		goto out;
+	}
+	if (fetcher == 0) {
+		pid_t parent = getppid();
+
+		close(sv[0]);
+		close(fv[0]);
+		close_all(listen_fds, o.threads);
+		if (o.signer_user != NULL &&
+		    drop_privileges(suid, sgid, o.signer_user) != ANCHOR_OK)
+			_exit(1);
+		(void)prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
+		if (getppid() != parent)
+			_exit(0);
+		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+			_exit(1);
+		(void)prctl(PR_SET_NAME, "anchord-fetcher", 0, 0, 0);
+		anchor_log_init("anchord-fetcher", !o.foreground);
+		/* The fetcher owns conf from here on (a reload replaces it). */
+		rc = anchord_fetcher_main(&o, conf, fv[1]);
+		close(fv[1]);
+		free(config_abs);
+		exit(rc);
+	}
+	close(fv[1]);
+	fv[1] = -1;
 	if (o.user != NULL && drop_privileges(uid, gid, o.user) != ANCHOR_OK) {
 		close(sv[0]);	/* the signer sees the end and stops */
 		sv[0] = -1;
@@ -474,13 +515,17 @@ main(int argc, char **argv)
 		error_f("PR_SET_NO_NEW_PRIVS: %s", strerror(errno));
 		goto out;
 	}
-	rc = anchord_web_main(&o, conf, sv[0], listen_fds, signer);
+	rc = anchord_web_main(&o, conf, sv[0], listen_fds, signer, fv[0],
+	    fetcher);
 	sv[0] = -1;
+	fv[0] = -1;
 	if (o.pid_file != NULL)
 		(void)unlink(o.pid_file);
  out:
 	if (sv[0] >= 0)
 		close(sv[0]);
+	if (fv[0] >= 0)
+		close(fv[0]);
 	close_all(listen_fds, ANCHORD_MAX_THREADS);
 	anchor_conf_free(conf);
 	free(config_abs);

@@ -106,6 +106,19 @@ static struct {
 	uint32_t keys[ANCHOR_ROLE_COUNT][ANCHORD_KEY_STATES];
 	bool have;
 } status;				/* under status_lock */
+
+/* Federation peers as the fetcher last reported them. */
+struct peer_status {
+	char td[256];
+	int64_t last_success, last_failure;
+	uint64_t failures, seq;
+	bool has_seq;
+	uint64_t n_ok, n_rejected, n_error;
+};
+static struct peer_status *peers;	/* under status_lock */
+static size_t npeers;			/* under status_lock */
+static bool have_peers;			/* under status_lock */
+static int fetcher_alive = 1;		/* atomic */
 static pthread_mutex_t counters_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct counters *all_counters;
 static __thread struct counters *my_counters;
@@ -125,6 +138,9 @@ struct web {
 	int fd, sigfd;
 	pid_t signer;
 	struct anchord_ipc_in in;
+	int ffd;			/* the fetcher's channel */
+	pid_t fetcher;
+	struct anchord_ipc_in fin;
 	/* One single-threaded daemon per listening socket. */
 	struct MHD_Daemon *daemons[ANCHORD_MAX_THREADS];
 	int *listen_fds;		/* o->threads of them; -1 once MHD has one */
@@ -441,6 +457,64 @@ metric(FILE *f, const char *name, const char *type, const char *help)
 	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+static void
+peer_metrics(FILE *f)
+{
+	static const char *const result_label[3] = { "ok", "rejected",
+		"error" };
+	const struct peer_status *p;
+	uint64_t v[3];
+	size_t i, j;
+
+	metric(f, "anchord_peer_fetcher_up", "gauge",
+	    "1 while the fetcher process runs.");
+	fprintf(f, "anchord_peer_fetcher_up %d\n",
+	    __atomic_load_n(&fetcher_alive, __ATOMIC_RELAXED));
+	pthread_mutex_lock(&status_lock);
+	if (!have_peers || npeers == 0)
+		goto out;
+	metric(f, "anchord_peer_last_success_timestamp_seconds", "gauge",
+	    "When a peer's bundle was last fetched and accepted (0: never).");
+	for (i = 0; i < npeers; i++)
+		fprintf(f, "anchord_peer_last_success_timestamp_seconds"
+		    "{trust_domain=\"%s\"} %" PRId64 "\n", peers[i].td,
+		    peers[i].last_success);
+	metric(f, "anchord_peer_last_failure_timestamp_seconds", "gauge",
+	    "When a fetch of a peer's bundle last failed (0: never).");
+	for (i = 0; i < npeers; i++)
+		fprintf(f, "anchord_peer_last_failure_timestamp_seconds"
+		    "{trust_domain=\"%s\"} %" PRId64 "\n", peers[i].td,
+		    peers[i].last_failure);
+	metric(f, "anchord_peer_consecutive_failures", "gauge",
+	    "Failed fetches of a peer's bundle since its last success.");
+	for (i = 0; i < npeers; i++)
+		fprintf(f, "anchord_peer_consecutive_failures"
+		    "{trust_domain=\"%s\"} %" PRIu64 "\n", peers[i].td,
+		    peers[i].failures);
+	metric(f, "anchord_peer_sequence", "gauge",
+	    "spiffe_sequence of a peer's stored bundle.");
+	for (i = 0; i < npeers; i++)
+		if (peers[i].has_seq)
+			fprintf(f, "anchord_peer_sequence{trust_domain=\"%s\"} %"
+			    PRIu64 "\n", peers[i].td, peers[i].seq);
+	metric(f, "anchord_peer_fetch_total", "counter",
+	    "Fetches of a peer's bundle by this process, by result: ok "
+	    "(accepted or unchanged), rejected (did not verify), error "
+	    "(transport).");
+	for (i = 0; i < npeers; i++) {
+		p = &peers[i];
+		v[0] = p->n_ok;
+		v[1] = p->n_rejected;
+		v[2] = p->n_error;
+		for (j = 0; j < 3; j++)
+			fprintf(f, "anchord_peer_fetch_total{trust_domain=\"%s\","
+			    "result=\"%s\"} %" PRIu64 "\n", p->td,
+			    result_label[j], v[j]);
+	}
+ out:
+	pthread_mutex_unlock(&status_lock);
+}
+
 static struct MHD_Response *
 metrics_response(void)
 {
@@ -521,6 +595,7 @@ metrics_response(void)
 	pthread_mutex_unlock(&status_lock);
 	if (__atomic_load_n(&token_key, __ATOMIC_RELAXED))
 		anchord_tlskey_metrics(f, sign_limit);
+	peer_metrics(f);
 	if (fclose(f) != 0) {
 		free(text);
 		return NULL;
@@ -919,6 +994,67 @@ on_status(struct web *w, const uint8_t *p, size_t len)
 	error_f("malformed status message from the signer process");
 }
 
+/* A trust domain name as federation.c accepts it: safe in a label value. */
+static bool
+td_ok(const char *td)
+{
+	size_t n = strlen(td);
+
+	return n > 0 && n < 256 && strspn(td,
+	    "abcdefghijklmnopqrstuvwxyz0123456789.-_") == n;
+}
+
+static void
+on_peer_status(const uint8_t *p, size_t len)
+{
+	struct anchord_reader rd;
+	struct peer_status *np = NULL, *ps;
+	char *td = NULL;
+	uint32_t n = 0, i, hs;
+	uint64_t ls, lf;
+
+	anchord_reader_init(&rd, p, len);
+	if (!anchord_get_u32(&rd, &n) || n > ANCHORD_MAX_PEERS)
+		goto bad;
+	if (n > 0 && (np = calloc(n, sizeof(*np))) == NULL) {
+		error_f("peer status: out of memory");
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		ps = &np[i];
+		free(td);
+		td = NULL;
+		if (!anchord_get_str(&rd, &td, sizeof(ps->td) - 1) ||
+		    !td_ok(td) || !anchord_get_u64(&rd, &ls) ||
+		    !anchord_get_u64(&rd, &lf) ||
+		    !anchord_get_u64(&rd, &ps->failures) ||
+		    !anchord_get_u32(&rd, &hs) || hs > 1 ||
+		    !anchord_get_u64(&rd, &ps->seq) ||
+		    !anchord_get_u64(&rd, &ps->n_ok) ||
+		    !anchord_get_u64(&rd, &ps->n_rejected) ||
+		    !anchord_get_u64(&rd, &ps->n_error))
+			goto bad;
+		memcpy(ps->td, td, strlen(td) + 1);
+		ps->last_success = (int64_t)ls;
+		ps->last_failure = (int64_t)lf;
+		ps->has_seq = hs == 1;
+	}
+	if (!anchord_reader_done(&rd))
+		goto bad;
+	pthread_mutex_lock(&status_lock);
+	free(peers);
+	peers = np;
+	npeers = n;
+	have_peers = true;
+	pthread_mutex_unlock(&status_lock);
+	free(td);
+	return;
+ bad:
+	free(td);
+	free(np);
+	error_f("malformed peer-status message from the fetcher process");
+}
+
 static int
 rebuild(struct web *w)
 {
@@ -1086,6 +1222,60 @@ signer_gone(struct web *w)
 	w->stopping = true;
 }
 
+/* The fetcher is gone: serving goes on without it (see anchord(8)). */
+static void
+fetcher_gone(struct web *w)
+{
+	int st = 0;
+	pid_t p;
+
+	if (w->fetcher <= 0)
+		return;
+	p = waitpid(w->fetcher, &st, WNOHANG);
+	if (p == 0)
+		return;
+	w->fetcher = 0;
+	__atomic_store_n(&fetcher_alive, 0, __ATOMIC_RELAXED);
+	if (w->stopping)
+		return;
+	if (p > 0 && WIFSIGNALED(st))
+		error_f("the fetcher process died of signal %d; peers are no "
+		    "longer fetched until a restart", WTERMSIG(st));
+	else
+		error_f("the fetcher process exited with status %d; peers are "
+		    "no longer fetched until a restart",
+		    p > 0 && WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+}
+
+static void
+handle_fetcher_messages(struct web *w)
+{
+	const uint8_t *p;
+	uint32_t type;
+	size_t len;
+	bool eof;
+	int r;
+
+	for (;;) {
+		r = anchord_ipc_read(&w->fin, w->ffd, &eof);
+		if (r != ANCHOR_OK) {
+			if (!eof)
+				error_f("channel from the fetcher process: %s",
+				    anchor_strerror(r));
+			close(w->ffd);
+			w->ffd = -1;
+			__atomic_store_n(&fetcher_alive, 0, __ATOMIC_RELAXED);
+			fetcher_gone(w);
+			return;
+		}
+		if (!anchord_ipc_next(&w->fin, &type, &p, &len))
+			return;
+		if (type == IPC_PEER_STATUS)
+			on_peer_status(p, len);
+		anchord_ipc_done(&w->fin);
+	}
+}
+
 static void
 handle_messages(struct web *w)
 {
@@ -1176,9 +1366,13 @@ handle_signals(struct web *w)
 			if (w->fd >= 0 && anchord_chan_send(IPC_RELOAD, NULL,
 			    ANCHORD_IPC_TIMEOUT_MS) != ANCHOR_OK)
 				error_f("cannot reach the signer process");
+			if (w->ffd >= 0 && anchord_ipc_send(w->ffd, IPC_RELOAD,
+			    NULL, ANCHORD_IPC_TIMEOUT_MS) != ANCHOR_OK)
+				error_f("cannot reach the fetcher process");
 			break;
 		case SIGCHLD:
 			signer_gone(w);
+			fetcher_gone(w);
 			break;
 		default:
 			break;
@@ -1246,6 +1440,11 @@ shutdown_all(struct web *w)
 		close(w->fd);
 		w->fd = -1;
 	}
+	if (w->ffd >= 0) {
+		(void)anchord_ipc_send(w->ffd, IPC_SHUTDOWN, NULL, 1000);
+		close(w->ffd);
+		w->ffd = -1;
+	}
 	if (w->signer > 0) {
 		deadline = mono_ms() + SIGNER_WAIT_MS;
 		while (mono_ms() < deadline) {
@@ -1259,14 +1458,28 @@ shutdown_all(struct web *w)
 			warn_f("the signer process (pid %ld) did not stop",
 			    (long)w->signer);
 	}
+	if (w->fetcher > 0) {
+		/* A transfer in flight ends within a second or so. */
+		deadline = mono_ms() + SIGNER_WAIT_MS;
+		while (mono_ms() < deadline) {
+			if (waitpid(w->fetcher, &st, WNOHANG) != 0) {
+				w->fetcher = 0;
+				break;
+			}
+			usleep(20000);
+		}
+		if (w->fetcher > 0)
+			warn_f("the fetcher process (pid %ld) did not stop",
+			    (long)w->fetcher);
+	}
 }
 
 int
 anchord_web_main(const struct anchord_opts *o, const struct anchor_conf *conf,
-    int fd, int *listen_fds, pid_t signer)
+    int fd, int *listen_fds, pid_t signer, int ffd, pid_t fetcher)
 {
 	struct web w;
-	struct pollfd pfd[2];
+	struct pollfd pfd[3];
 	pthread_rwlockattr_t attr;
 	sigset_t set;
 	struct counters *k;
@@ -1278,6 +1491,8 @@ anchord_web_main(const struct anchord_opts *o, const struct anchor_conf *conf,
 	w.fd = fd;
 	w.sigfd = -1;
 	w.signer = signer;
+	w.ffd = ffd;
+	w.fetcher = fetcher;
 	w.listen_fds = listen_fds;
 	w.n = o->threads;
 	w.refresh_hint = conf->refresh_hint;
@@ -1285,6 +1500,7 @@ anchord_web_main(const struct anchord_opts *o, const struct anchor_conf *conf,
 	w.spiffe = strcmp(conf->endpoint_profile, "https_spiffe") == 0;
 	w.rc = 1;
 	anchord_ipc_in_init(&w.in, IPC_SIDE_NETWORK);
+	anchord_ipc_in_init(&w.fin, IPC_SIDE_NETWORK_FETCHER);
 	anchord_chan_init(fd);
 	sign_limit = o->tls_sign_rate;
 
@@ -1303,7 +1519,8 @@ anchord_web_main(const struct anchord_opts *o, const struct anchor_conf *conf,
 		error_f("signalfd: %s", strerror(errno));
 		goto out;
 	}
-	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) != 0) {
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) != 0 ||
+	    fcntl(ffd, F_SETFL, fcntl(ffd, F_GETFL) | O_NONBLOCK) != 0) {
 		error_f("channel: %s", strerror(errno));
 		goto out;
 	}
@@ -1330,8 +1547,10 @@ anchord_web_main(const struct anchord_opts *o, const struct anchor_conf *conf,
 		pfd[0].events = POLLIN;
 		pfd[1].fd = w.sigfd;
 		pfd[1].events = POLLIN;
-		pfd[0].revents = pfd[1].revents = 0;
-		if (poll(pfd, 2, 1000) < 0 && errno != EINTR) {
+		pfd[2].fd = w.ffd;	/* -1 once the fetcher is gone: ignored */
+		pfd[2].events = POLLIN;
+		pfd[0].revents = pfd[1].revents = pfd[2].revents = 0;
+		if (poll(pfd, 3, 1000) < 0 && errno != EINTR) {
 			error_f("poll: %s", strerror(errno));
 			w.rc = 1;
 			break;
@@ -1340,6 +1559,8 @@ anchord_web_main(const struct anchord_opts *o, const struct anchor_conf *conf,
 			handle_signals(&w);
 		if (pfd[0].revents != 0 && !w.stopping)
 			handle_messages(&w);
+		if (pfd[2].revents != 0 && !w.stopping && w.ffd >= 0)
+			handle_fetcher_messages(&w);
 	}
  out:
 	shutdown_all(&w);
@@ -1353,6 +1574,10 @@ anchord_web_main(const struct anchord_opts *o, const struct anchor_conf *conf,
 	if (w.tls)
 		anchord_tls_free();
 	anchord_ipc_in_clear(&w.in);
+	anchord_ipc_in_clear(&w.fin);
+	free(peers);
+	peers = NULL;
+	npeers = 0;
 	free(w.raw);
 	while ((k = all_counters) != NULL) {
 		all_counters = k->next;
