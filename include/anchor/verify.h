@@ -13,9 +13,11 @@
  *
  * The verifier is a pure function from (state, bytes, now, options) to
  * (result, new state).  It never reads the clock, the disk or the
- * environment, never logs, and keeps no global state: every function is
- * thread-safe as long as one object is not written by two threads at once.
- * Objects passed as const may be shared between threads.
+ * environment, never logs, and keeps no global state but read-only
+ * objects made once, on first use, for every thread (EC groups, digest
+ * implementations, an OpenSSL library context without providers): every
+ * function is thread-safe as long as one object is not written by two
+ * threads at once.  Objects passed as const may be shared between threads.
  *
  * Return values: ANCHOR_VERIFY_OK (0), a positive code naming the rule that
  * failed (enum anchor_verify_code), or a negative ANCHOR_VERIFY_E_* code for
@@ -34,7 +36,10 @@
  * integers where an integer is required are malformed.  jansson keeps
  * integers in int64_t: a number above INT64_MAX (9223372036854775807) is
  * refused as malformed, so sequence numbers, versions and times are at most
- * INT64_MAX even where the formats say uint64.
+ * INT64_MAX even where the formats say uint64.  An envelope, or an F2
+ * protected header, laid out exactly as anchor writes it (no whitespace,
+ * its member order, strings without escapes) is read without jansson, with
+ * the same outcome.
  */
 #ifndef ANCHOR_VERIFY_H
 #define ANCHOR_VERIFY_H
@@ -144,8 +149,9 @@ int anchor_verify_signers_pin(const struct anchor_verify_options *opt,
  * order; versions at or below the current one are ignored (two different
  * envelopes claiming one version are refused); each applied version must
  * be exactly current + 1 and verify with a threshold of the current set's
- * keys and a threshold of its own.  *out is the last set reached (a copy of
- * cur when nothing applies); free it with anchor_verify_signers_free().
+ * keys and a threshold of its own.  *out is the last set reached (when
+ * nothing applies, cur itself under a new reference: a signer set never
+ * changes once made); free it with anchor_verify_signers_free().
  * Failures are ANCHOR_VERIFY_F3_SIGNERS; diag->item is the failing input.
  */
 int anchor_verify_signers_chain(const struct anchor_verify_signers *cur,
@@ -176,8 +182,9 @@ struct anchor_verify_state;
 
 /*
  * A fresh state rooted at a pinned signer set, with no bundle yet (any
- * sequence >= the set's min_sequence is accepted).  pinned is copied.
- * Free *out with anchor_verify_state_free().
+ * sequence >= the set's min_sequence is accepted).  The state keeps its own
+ * reference to pinned (signer sets never change), so the caller still
+ * frees pinned.  Free *out with anchor_verify_state_free().
  */
 int anchor_verify_state_new(const struct anchor_verify_signers *pinned,
     struct anchor_verify_state **out);
@@ -203,9 +210,10 @@ int anchor_verify_state_save(const struct anchor_verify_state *st, char **out,
 /*
  * Apply chain steps (see anchor_verify_signers_chain()) to st's signer set.
  * When the version moves, the new state forgets the stored sequence,
- * payload hash and iat: the next bundle needs only sequence >= the new
- * set's min_sequence.  *out is a new state (a copy of st when nothing
- * applies); st is not changed.  Free *out with anchor_verify_state_free().
+ * payload hash and iat (and the accepted payload kept in memory): the next
+ * bundle needs only sequence >= the new set's min_sequence.  *out is a new
+ * state (a copy of st when nothing applies); st is not changed.  Free
+ * *out with anchor_verify_state_free().
  */
 int anchor_verify_state_update_signers(const struct anchor_verify_state *st,
     const struct anchor_verify_buf *steps, size_t n,
@@ -294,6 +302,17 @@ struct anchor_verify_result;
  * verified F1 bytes and the parsed bundle, and *new_state (free with
  * anchor_verify_state_free()) is st advanced to this bundle; persist it.
  * st itself is not changed.  opt->trust_domain must be st's.
+ *
+ * A state returned here also keeps, in memory only, the payload it
+ * accepted and what validating it gave (shared with the result; it is not
+ * saved).  When an envelope verified against such a state, or against one
+ * derived from it, carries that very payload text (a refresh, or the same
+ * bundle again), the payload is not decoded, parsed or validated again:
+ * those steps depend on its bytes alone.  Every rule that involves the
+ * envelope, a header, a signature, the time or the state still runs, and
+ * the outcome is the one a state without that memory would give.  States
+ * from anchor_verify_state_new() and anchor_verify_state_load() start
+ * without it.
  */
 int anchor_verify_signed_bundle(const struct anchor_verify_state *st,
     const uint8_t *jws, size_t len, int64_t now,

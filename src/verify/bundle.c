@@ -76,8 +76,12 @@ x509_entry(const json_t *e, struct av_groups *gc, uint8_t **der,
 	}
 	if (r != ANCHOR_VERIFY_OK)
 		goto out;
+	if (gc->sh == NULL && (gc->sh = av_shared()) == NULL) {
+		r = ANCHOR_VERIFY_E_NOMEM;
+		goto out;
+	}
 	p = *der;
-	if ((x = d2i_X509(NULL, &p, (long)*derlen)) == NULL ||
+	if ((x = av_d2i_x509(gc->sh, &p, (long)*derlen)) == NULL ||
 	    p != *der + *derlen) {
 		*why = "x5c[0] is not one DER certificate";
 		r = 1;
@@ -110,33 +114,58 @@ x509_entry(const json_t *e, struct av_groups *gc, uint8_t **der,
 	return r;
 }
 
-/* {"kty","use","kid",crv,x,y | n,e}, compact. */
+/*
+ * {"kty","use","kid",crv,x,y | n,e}, compact, as json_dumps() would write
+ * it.  The key members were decoded as strict base64url and crv is a known
+ * name, so they are copied as they are; jansson writes the kid.
+ */
 static int
 jwt_jwk(const json_t *e, const struct anchor_verify_key *key, const char *kid,
-    char **out)
+    size_t kidlen, char **out)
 {
-	json_t *o = json_object();
-	int ok = o != NULL;
+	int r = ANCHOR_VERIFY_E_NOMEM;
+	json_t *ks = NULL;
+	char *kq = NULL, *s = NULL;
+	const char *m1, *m2, *crv = NULL;
+	size_t l1, l2, n;
+	int rsa = key->type == AV_KEY_RSA, w;
 
 	*out = NULL;
-	if (ok && key->type == AV_KEY_RSA) {
-		ok = json_object_set_new(o, "kty", json_string("RSA")) == 0 &&
-		    json_object_set_new(o, "use", json_string("jwt-svid")) == 0 &&
-		    json_object_set_new(o, "kid", json_string(kid)) == 0 &&
-		    json_object_set(o, "n", json_object_get(e, "n")) == 0 &&
-		    json_object_set(o, "e", json_object_get(e, "e")) == 0;
-	} else if (ok) {
-		ok = json_object_set_new(o, "kty", json_string("EC")) == 0 &&
-		    json_object_set_new(o, "use", json_string("jwt-svid")) == 0 &&
-		    json_object_set_new(o, "kid", json_string(kid)) == 0 &&
-		    json_object_set(o, "crv", json_object_get(e, "crv")) == 0 &&
-		    json_object_set(o, "x", json_object_get(e, "x")) == 0 &&
-		    json_object_set(o, "y", json_object_get(e, "y")) == 0;
+	m1 = av_str(json_object_get(e, rsa ? "n" : "x"), &l1);
+	m2 = av_str(json_object_get(e, rsa ? "e" : "y"), &l2);
+	if (!rsa)
+		crv = av_str(json_object_get(e, "crv"), NULL);
+	if (m1 == NULL || m2 == NULL || (!rsa && crv == NULL)) {
+		r = ANCHOR_VERIFY_E_INTERNAL;
+		goto out;
 	}
-	if (ok)
-		*out = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	json_decref(o);
-	return *out != NULL ? ANCHOR_VERIFY_OK : ANCHOR_VERIFY_E_NOMEM;
+	if ((ks = json_stringn_nocheck(kid, kidlen)) == NULL ||
+	    (kq = json_dumps(ks, JSON_ENCODE_ANY | JSON_COMPACT)) == NULL)
+		goto out;
+	/* names and punctuation: at most 59 bytes; crv 5; the NUL */
+	n = 80 + strlen(kq) + l1 + l2;
+	if ((s = malloc(n)) == NULL)
+		goto out;
+	if (rsa)
+		w = snprintf(s, n, "{\"kty\":\"RSA\",\"use\":\"jwt-svid\","
+		    "\"kid\":%s,\"n\":\"%.*s\",\"e\":\"%.*s\"}", kq,
+		    (int)l1, m1, (int)l2, m2);
+	else
+		w = snprintf(s, n, "{\"kty\":\"EC\",\"use\":\"jwt-svid\","
+		    "\"kid\":%s,\"crv\":\"%s\",\"x\":\"%.*s\","
+		    "\"y\":\"%.*s\"}", kq, crv, (int)l1, m1, (int)l2, m2);
+	if (w < 0 || (size_t)w >= n) {
+		r = ANCHOR_VERIFY_E_INTERNAL;
+		goto out;
+	}
+	*out = s;
+	s = NULL;
+	r = ANCHOR_VERIFY_OK;
+ out:
+	free(s);
+	free(kq);
+	json_decref(ks);
+	return r;
 }
 
 static int
@@ -167,7 +196,7 @@ jwt_entry(const json_t *e, struct av_groups *gc, struct av_jwt *out,
 		r = ANCHOR_VERIFY_E_NOMEM;
 		goto out;
 	}
-	r = jwt_jwk(e, out->key, kid, &out->jwk);
+	r = jwt_jwk(e, out->key, kid, kidlen, &out->jwk);
  out:
 	if (r != ANCHOR_VERIFY_OK) {
 		anchor_verify_key_free(out->key);
@@ -185,9 +214,10 @@ av_bundle_from_json(const json_t *root, struct anchor_verify_bundle **out,
 	int r = ANCHOR_VERIFY_E_INTERNAL;
 	struct anchor_verify_bundle *b = NULL;
 	struct av_groups gc;
+	struct av_strset kids = { NULL, 0 };
 	const json_t *keys, *e;
 	int64_t v = 0;
-	size_t i, k, n;
+	size_t i, n;
 
 	*out = NULL;
 	memset(&gc, 0, sizeof(gc));
@@ -229,6 +259,8 @@ av_bundle_from_json(const json_t *root, struct anchor_verify_bundle **out,
 		r = ANCHOR_VERIFY_E_NOMEM;
 		goto out;
 	}
+	if ((r = av_strset_init(&kids, n)) != ANCHOR_VERIFY_OK)
+		goto out;
 	for (i = 0; i < n; i++) {
 		const char *why = NULL;
 		int x509;
@@ -262,18 +294,13 @@ av_bundle_from_json(const json_t *root, struct anchor_verify_bundle **out,
 		} else {
 			r = jwt_entry(e, &gc, &b->jwt[b->njwt], &why);
 			if (r == ANCHOR_VERIFY_OK) {
-				struct av_jwt *jw = &b->jwt[b->njwt];
-
-				for (k = 0; k < b->njwt; k++) {
-					if (strcmp(b->jwt[k].kid, jw->kid) == 0) {
-						r = av_fail(d,
-						    ANCHOR_VERIFY_F1_BUNDLE,
-						    "F1 bundle: keys[%zu]: kid "
-						    "repeats an earlier jwt-svid "
-						    "entry's", i);
-						b->njwt++;	/* freed with b */
-						goto out;
-					}
+				if (!av_strset_add(&kids,
+				    b->jwt[b->njwt].kid)) {
+					r = av_fail(d, ANCHOR_VERIFY_F1_BUNDLE,
+					    "F1 bundle: keys[%zu]: kid repeats "
+					    "an earlier jwt-svid entry's", i);
+					b->njwt++;	/* freed with b */
+					goto out;
 				}
 				b->njwt++;
 			}
@@ -290,6 +317,7 @@ av_bundle_from_json(const json_t *root, struct anchor_verify_bundle **out,
 	b = NULL;
 	r = ANCHOR_VERIFY_OK;
  out:
+	av_strset_clear(&kids);
 	av_groups_clear(&gc);
 	anchor_verify_bundle_free(b);
 	return r;

@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
@@ -64,6 +65,52 @@ av_diag_prefix(struct anchor_verify_diag *d, const char *fmt, ...)
 	memcpy(d->text + n, inner, m);
 	d->text[n + m] = '\0';
 	printable(d->text);
+}
+
+int
+av_strset_init(struct av_strset *ss, size_t n)
+{
+	size_t cap = 16, i;
+
+	ss->slot = NULL;
+	ss->mask = 0;
+	while (cap < 2 * n) {
+		if (cap > SIZE_MAX / 2 / sizeof(*ss->slot))
+			return ANCHOR_VERIFY_E_NOMEM;
+		cap *= 2;
+	}
+	if ((ss->slot = malloc(cap * sizeof(*ss->slot))) == NULL)
+		return ANCHOR_VERIFY_E_NOMEM;
+	for (i = 0; i < cap; i++)
+		ss->slot[i] = NULL;
+	ss->mask = cap - 1;
+	return ANCHOR_VERIFY_OK;
+}
+
+int
+av_strset_add(struct av_strset *ss, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	uint64_t h = 14695981039346656037ULL;	/* FNV-1a */
+	size_t at;
+
+	for (; *p != '\0'; p++)
+		h = (h ^ *p) * 1099511628211ULL;
+	/* open addressing; the table is never more than half full */
+	for (at = (size_t)h & ss->mask; ss->slot[at] != NULL;
+	    at = (at + 1) & ss->mask)
+		if (strcmp(ss->slot[at], s) == 0)
+			return 0;
+	ss->slot[at] = s;
+	return 1;
+}
+
+void
+av_strset_clear(struct av_strset *ss)
+{
+	free(ss->slot);
+	ss->slot = NULL;
+	ss->mask = 0;
 }
 
 int

@@ -6,6 +6,7 @@
 #ifndef ANCHOR_VERIFY_INTERNAL_H
 #define ANCHOR_VERIFY_INTERNAL_H
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -14,6 +15,7 @@
 #include <openssl/bn.h>
 #include <openssl/ec.h>
 #include <openssl/evp.h>
+#include <openssl/x509.h>
 
 #include "anchor/verify.h"
 
@@ -34,8 +36,50 @@ void av_diag_prefix(struct anchor_verify_diag *d, const char *fmt, ...)
 int av_options(const struct anchor_verify_options *in, int need_td,
     struct anchor_verify_options *out);
 
+/*
+ * A set of strings, to find a repeated kid in linear time.  The strings
+ * are not copied and must outlive the set.  Their hash is not keyed: a
+ * hostile input can make its strings collide, which costs at worst the
+ * quadratic time of comparing each string with every earlier one.
+ */
+struct av_strset {
+	const char **slot;		/* NULL: empty */
+	size_t mask;
+};
+
+/*
+ * Room for n strings (add no more: the table stays at most half full).
+ * Clear with av_strset_clear() whatever the result.
+ */
+int av_strset_init(struct av_strset *ss, size_t n);
+/* Add s; 0 when an equal string is in the set already (s is not added). */
+int av_strset_add(struct av_strset *ss, const char *s);
+void av_strset_clear(struct av_strset *ss);
+
 /* A SPIFFE trust domain name: [a-z0-9._-]{1,255}. */
 int av_trust_domain_valid(const char *td);
+
+/* ---- shared.c -------------------------------------------------------- */
+
+#define AV_NCURVES 3			/* P-256, P-384, P-521 */
+
+/* Read-only objects shared by every thread, made on first use. */
+struct av_shared {
+	EC_GROUP *group[AV_NCURVES];
+	EVP_MD *sha256, *sha384;	/* fetched once, not per digest */
+	OSSL_LIB_CTX *x509_ctx;		/* no providers: see av_d2i_x509() */
+};
+
+/* The shared objects, or NULL when they cannot be made (out of memory). */
+const struct av_shared *av_shared(void);
+
+/*
+ * d2i_X509() without OpenSSL 3's opportunistic decoding of the public key
+ * into an EVP_PKEY: the same ASN.1 templates, so the same certificates
+ * parse.  Read the key with X509_get_X509_PUBKEY(); X509_get0_pubkey()
+ * gives NULL.  Free with X509_free().
+ */
+X509 *av_d2i_x509(const struct av_shared *sh, const uint8_t **p, long len);
 
 /* ---- json.c ---------------------------------------------------------- */
 
@@ -69,6 +113,8 @@ int av_members_exact(const json_t *obj, const char *const *names, size_t n);
 int av_b64url_decode(const char *in, size_t len, uint8_t **out, size_t *outlen);
 /* Strict standard base64 (RFC 4648 §4) with padding, as x5c uses. */
 int av_b64std_decode(const char *in, size_t len, uint8_t **out, size_t *outlen);
+/* How many of the first len characters are in the base64url alphabet. */
+size_t av_b64url_span(const char *in, size_t len);
 /* Unpadded base64url; *out is malloc'd and NUL-terminated. */
 int av_b64url_encode(const uint8_t *in, size_t len, char **out);
 
@@ -85,15 +131,23 @@ struct anchor_verify_key {
 	enum av_key_type type;
 	EVP_PKEY *pkey;			/* NULL for bundle EC authorities */
 	char alg[8];			/* ES256, ES384, ES512, RS256 */
-	char kid[ANCHOR_VERIFY_KID_LEN + 1];	/* RFC 7638 thumbprint */
+	char kid[ANCHOR_VERIFY_KID_LEN + 1];	/* RFC 7638 thumbprint, or "" */
 	uint8_t *spki;			/* DER SubjectPublicKeyInfo */
 	size_t spki_len;
+	/*
+	 * Keys with a pkey: a verify context made on first use and reused,
+	 * as openssl speed does, by the thread that holds vlock; a thread
+	 * that finds vlock taken makes a context of its own.
+	 */
+	int has_vlock;
+	pthread_mutex_t vlock;
+	EVP_PKEY_CTX *vctx;
 };
 
-/* EC groups made on first use while parsing one bundle; see av_key_from_json(). */
+/* Scratch for checking many EC points; see av_key_from_json(). */
 struct av_groups {
-	EC_GROUP *g[3];			/* P-256, P-384, P-521 */
-	EC_POINT *pt;
+	const struct av_shared *sh;
+	EC_POINT *pt[AV_NCURVES];
 	BN_CTX *bn;
 };
 
@@ -104,15 +158,13 @@ void av_groups_clear(struct av_groups *gc);
  * P-521) or n/e (RSA, 2048 to 16384 bits); refuses private members.
  * Returns OK, ANCHOR_VERIFY_E_NOMEM/E_INTERNAL, or 1 with a reason in
  * *why when the key is unusable.  The caller checks alg, use and kid.
- * Without gc an EC key gets an EVP_PKEY (for signature checks); with gc
- * only its point is checked, against gc's groups, and pkey stays NULL:
- * enough for bundle authorities, and far cheaper.
+ * Without gc an EC key gets an EVP_PKEY (for signature checks) and kid its
+ * thumbprint; with gc an EC key's point is only checked, against the
+ * shared groups, pkey stays NULL and kid empty: enough for bundle
+ * authorities, and far cheaper.
  */
 int av_key_from_json(const json_t *jwk, struct av_groups *gc,
     struct anchor_verify_key **out, const char **why);
-
-/* A copy of k sharing its EVP_PKEY (never modified after parsing). */
-int av_key_dup(const struct anchor_verify_key *k, struct anchor_verify_key **out);
 
 /* The JWS alg of a key type: "ES256", "ES384", "ES512" or "RS256". */
 const char *av_key_type_alg(enum av_key_type t);
@@ -120,6 +172,41 @@ const char *av_key_type_alg(enum av_key_type t);
 /* Verify raw r||s over msg with an EC key (ES256/ES384): OK or R10. */
 int av_sig_verify(const struct anchor_verify_key *k, const uint8_t *msg,
     size_t msglen, const uint8_t *sig, size_t siglen);
+
+/* One piece of a message. */
+struct av_part {
+	const void *p;
+	size_t len;
+};
+
+/* av_sig_verify() over the concatenation of msg[0..nmsg-1]. */
+int av_sig_verify_parts(const struct anchor_verify_key *k,
+    const struct av_part *msg, size_t nmsg, const uint8_t *sig, size_t siglen);
+
+/* ---- verify.c --------------------------------------------------------- */
+
+/*
+ * An accepted F1 payload and what validating it gave.  Never changed after
+ * it is made; shared, by reference count, between the result that
+ * accepted it and the states derived from that result, which may be read
+ * by several threads at once.  Validating F1 is a function of the payload
+ * bytes alone, so a later envelope with the same payload text can reuse it
+ * (see anchor_verify_signed_bundle()).
+ */
+struct av_accepted {
+	size_t refs;			/* atomic */
+	char *b64;			/* the payload member's text */
+	size_t b64_len;
+	uint8_t *payload;		/* its bytes */
+	size_t payload_len;
+	uint8_t sha256[32];		/* of payload */
+	struct anchor_verify_bundle *bundle;
+};
+
+/* Take a reference (a may be NULL); returns a. */
+struct av_accepted *av_accepted_ref(const struct av_accepted *a);
+/* Drop a reference (a may be NULL). */
+void av_accepted_unref(const struct av_accepted *a);
 
 /* ---- jws.c ----------------------------------------------------------- */
 
@@ -135,12 +222,18 @@ struct av_sig {
 	size_t signature_len;
 	uint8_t *sig;			/* decoded signature */
 	size_t siglen;
-	json_t *header;			/* the parsed protected header */
-	const char *kid;		/* NULL when absent or not a string */
+	uint8_t *raw;			/* the decoded protected header */
+	size_t raw_len;
+	json_t *header;			/* parsed, or NULL when f2_layout */
+	int f2_layout;			/* raw is jose.c's F2 header layout */
+	/* strings: not NUL-terminated; NULL when absent or not a string */
+	const char *kid;
 	size_t kid_len;
 	const char *alg;
 	size_t alg_len;
-	/* header values, set by av_jws_check() */
+	const char *typ;
+	size_t typ_len;
+	/* header values, set by av_jws_check() (or with f2_layout) */
 	const char *td;
 	size_t td_len;
 	int64_t number;			/* F2 spiffe_sequence, F3 signers_version */
@@ -149,12 +242,14 @@ struct av_sig {
 };
 
 struct av_jws {
-	json_t *env;
-	const char *payload_b64;
+	json_t *env;			/* NULL: its layout was recognized */
+	const char *payload_b64;	/* as received */
 	size_t payload_b64_len;
-	uint8_t *payload;
+	const uint8_t *payload;		/* payload_buf, or the memo's */
 	size_t payload_len;
-	json_t *payload_json;
+	uint8_t *payload_buf;		/* owned */
+	json_t *payload_json;		/* NULL on a memo hit */
+	const struct av_accepted *hit;	/* the memo, when its payload is this */
 	size_t nsig;
 	struct av_sig sig[ANCHOR_VERIFY_MAX_SIGNATURES];
 };
@@ -168,10 +263,20 @@ struct av_keyset {
 
 /*
  * R1 to R4 and the JSON of every header and of the payload (R2, MALFORMED).
- * Free *j with av_jws_clear() whatever the result.
+ * When memo (may be NULL) holds this very payload text, the payload is
+ * neither decoded nor parsed again: j->hit is memo and j->payload points
+ * into it.  buf and memo must outlive *j; free *j with av_jws_clear()
+ * whatever the result.
  */
 int av_jws_parse(const uint8_t *buf, size_t len, size_t max_bytes,
-    struct av_jws *j, struct anchor_verify_diag *d);
+    const struct av_accepted *memo, unsigned flags, struct av_jws *j,
+    struct anchor_verify_diag *d);
+
+/*
+ * av_jws_parse() flag: read every JSON text with jansson, even one with
+ * the layout src/jose.c writes (for tests: both ways must agree).
+ */
+#define AV_JWS_GENERIC	1u
 
 /*
  * R5, R7, R8, R9 (repeated kid) for every signature, then R10 for every
@@ -192,6 +297,7 @@ void av_jws_clear(struct av_jws *j);
 /* ---- signers.c -------------------------------------------------------- */
 
 struct anchor_verify_signers {
+	size_t refs;			/* atomic; see av_signers_ref() */
 	char *trust_domain;
 	uint64_t version;
 	uint64_t threshold;
@@ -212,9 +318,12 @@ int av_signers_from_payload(const char *td, const json_t *pj,
     const uint8_t *payload, size_t len, struct anchor_verify_signers **out,
     struct anchor_verify_diag *d);
 
-/* A deep copy of s. */
-int av_signers_dup(const struct anchor_verify_signers *s,
-    struct anchor_verify_signers **out);
+/*
+ * Another reference to s: a signer set never changes once made, so states
+ * share it; anchor_verify_signers_free() drops one reference.
+ */
+struct anchor_verify_signers *av_signers_ref(
+    const struct anchor_verify_signers *s);
 
 /* ---- bundle.c --------------------------------------------------------- */
 
@@ -224,7 +333,7 @@ struct av_x509 {
 };
 
 struct av_jwt {
-	struct anchor_verify_key *key;	/* key->kid is the thumbprint */
+	struct anchor_verify_key *key;	/* key->kid is empty */
 	char *kid;			/* the bundle's kid */
 	char *jwk;			/* public JWK, compact */
 };
@@ -252,6 +361,11 @@ struct anchor_verify_state {
 	uint64_t sequence;
 	uint8_t sha256[32];
 	int64_t iat;
+	/*
+	 * The last accepted payload, in memory only (never saved): NULL in a
+	 * state made by anchor_verify_state_new() or _load().
+	 */
+	struct av_accepted *accepted;
 };
 
 #endif /* ANCHOR_VERIFY_INTERNAL_H */

@@ -31,9 +31,10 @@ av_jws_clear(struct av_jws *j)
 
 	for (i = 0; i < j->nsig; i++) {
 		json_decref(j->sig[i].header);
+		free(j->sig[i].raw);
 		free(j->sig[i].sig);
 	}
-	free(j->payload);
+	free(j->payload_buf);
 	json_decref(j->payload_json);
 	json_decref(j->env);
 	memset(j, 0, sizeof(*j));
@@ -53,23 +54,179 @@ safe(const char *s, size_t len, char buf[101])
 	return buf;
 }
 
-int
-av_jws_parse(const uint8_t *buf, size_t len, size_t max_bytes,
-    struct av_jws *j, struct anchor_verify_diag *d)
+/* The literal lit (n bytes) at b + *at: advance past it. */
+static int
+lit(const char *b, size_t len, size_t *at, const char *l, size_t n)
+{
+	if (len - *at < n || memcmp(b + *at, l, n) != 0)
+		return 0;
+	*at += n;
+	return 1;
+}
+
+#define LIT(s) lit(b, len, &at, (s), sizeof(s) - 1)
+
+/* A run of base64url characters at b + *at: its start and length. */
+static const char *
+run(const char *b, size_t len, size_t *at, size_t *n)
+{
+	const char *start = b + *at;
+
+	*n = av_b64url_span(start, len - *at);
+	*at += *n;
+	return start;
+}
+
+/*
+ * The envelope exactly as src/jose.c writes it, with nothing between the
+ * tokens:
+ *
+ *   {"payload":"P","signatures":[{"protected":"H","signature":"S"},...]}
+ *
+ * with P, each H and each S made of base64url characters only, and 1 to 8
+ * signatures.  Every text of this form is valid JSON, without duplicate
+ * members or escapes, nested 3 deep, and meets R3 and the member rules of
+ * R4: jansson would accept it and give the same strings, so it need not
+ * read it (most of an envelope is the payload string, and jansson reads
+ * strings byte by byte).  Returns 1 and fills j's string pointers (into b),
+ * or 0 for any other text, which then goes through jansson.
+ */
+static int
+layout(const char *b, size_t len, const struct av_accepted *memo,
+    struct av_jws *j)
+{
+	size_t at = 0, n = 0;
+
+	if (!LIT("{\"payload\":\""))
+		return 0;
+	/* the memo's text is base64url: no need to look at each character */
+	if (memo != NULL && len - at > memo->b64_len &&
+	    b[at + memo->b64_len] == '"' &&
+	    memcmp(b + at, memo->b64, memo->b64_len) == 0) {
+		j->payload_b64 = b + at;
+		j->payload_b64_len = memo->b64_len;
+		j->hit = memo;
+		at += memo->b64_len;
+	} else
+		j->payload_b64 = run(b, len, &at, &j->payload_b64_len);
+	if (!LIT("\",\"signatures\":["))
+		return 0;
+	do {
+		struct av_sig *s = &j->sig[n];
+
+		if (n == ANCHOR_VERIFY_MAX_SIGNATURES ||
+		    !LIT("{\"protected\":\""))
+			return 0;
+		s->protected_b64 = run(b, len, &at, &s->protected_len);
+		if (!LIT("\",\"signature\":\""))
+			return 0;
+		s->signature_b64 = run(b, len, &at, &s->signature_len);
+		if (!LIT("\"}"))
+			return 0;
+		n++;
+	} while (LIT(","));
+	if (!LIT("]}") || at != len)
+		return 0;
+	j->nsig = n;
+	return 1;
+}
+
+/* Characters a JSON string holds as they are: printable ASCII but " and \. */
+static const char *
+plain(const char *b, size_t len, size_t *at, size_t *n)
+{
+	const char *start = b + *at;
+
+	while (*at < len && b[*at] >= 0x20 && b[*at] < 0x7f && b[*at] != '"' &&
+	    b[*at] != '\\')
+		(*at)++;
+	*n = (size_t)(b + *at - start);
+	return start;
+}
+
+/* 1 to 18 digits, no leading zero: a JSON integer jansson reads alike. */
+static int
+digits(const char *b, size_t len, size_t *at, int64_t *v)
+{
+	size_t i = *at;
+	uint64_t x = 0;
+
+	while (i < len && i - *at < 19 && b[i] >= '0' && b[i] <= '9')
+		x = x * 10 + (uint64_t)(b[i++] - '0');
+	if (i == *at || i - *at > 18 || (i - *at > 1 && b[*at] == '0'))
+		return 0;
+	*at = i;
+	*v = (int64_t)x;	/* below 10^18 */
+	return 1;
+}
+
+/*
+ * A protected header exactly as src/jose.c writes it for F2:
+ *
+ *   {"alg":"A","kid":"K","typ":"T","crit":["spiffe_trust_domain",
+ *    "spiffe_sequence","iat","exp"],"spiffe_trust_domain":"D",
+ *    "spiffe_sequence":N,"iat":N,"exp":N}
+ *
+ * on one line, with A, K, T, D printable ASCII without " or \ and each N
+ * 1 to 18 digits.  Every such text is a JSON object with exactly R8's
+ * members and crit, no escapes and integer values that jansson would read
+ * alike: the values are taken from it directly and jansson need not read
+ * it.  Any other text (an F3 header among them) goes through jansson.
+ */
+static int
+f2_header_layout(struct av_sig *s)
+{
+	const char *b = (const char *)s->raw;
+	size_t len = s->raw_len, at = 0;
+
+	if (!LIT("{\"alg\":\""))
+		return 0;
+	s->alg = plain(b, len, &at, &s->alg_len);
+	if (!LIT("\",\"kid\":\""))
+		return 0;
+	s->kid = plain(b, len, &at, &s->kid_len);
+	if (!LIT("\",\"typ\":\""))
+		return 0;
+	s->typ = plain(b, len, &at, &s->typ_len);
+	if (!LIT("\",\"crit\":[\"spiffe_trust_domain\",\"spiffe_sequence\","
+	    "\"iat\",\"exp\"],\"spiffe_trust_domain\":\""))
+		return 0;
+	s->td = plain(b, len, &at, &s->td_len);
+	if (!LIT("\",\"spiffe_sequence\":") ||
+	    !digits(b, len, &at, &s->number) ||
+	    !LIT(",\"iat\":") || !digits(b, len, &at, &s->iat) ||
+	    !LIT(",\"exp\":") || !digits(b, len, &at, &s->exp) ||
+	    !LIT("}") || at != len)
+		return 0;
+	return 1;
+}
+
+#undef LIT
+
+/* R4: the signature value is base64url. */
+static int
+decode_sig(struct av_jws *j, size_t i, struct anchor_verify_diag *d)
+{
+	struct av_sig *s = &j->sig[i];
+	int r;
+
+	r = av_b64url_decode(s->signature_b64, s->signature_len, &s->sig,
+	    &s->siglen);
+	if (r == ANCHOR_VERIFY_MALFORMED)
+		return av_fail(d, ANCHOR_VERIFY_R4_SIGNATURE_MEMBERS,
+		    "R4 signature %zu: signature is not unpadded base64url", i);
+	return r;
+}
+
+/* R2 to R4 through jansson: fills j's string pointers (into j->env). */
+static int
+parse_envelope(const uint8_t *buf, size_t len, struct av_jws *j,
+    struct anchor_verify_diag *d)
 {
 	int r = ANCHOR_VERIFY_E_INTERNAL;
 	json_t *sigs, *e;
 	size_t i, n;
-	char what[32];
 
-	memset(j, 0, sizeof(*j));
-	if (buf == NULL)
-		return ANCHOR_VERIFY_E_INVAL;
-	/* R1 */
-	if (len > max_bytes)
-		return av_fail(d, ANCHOR_VERIFY_R1_SIZE,
-		    "R1 size: %zu bytes is more than the cap of %zu", len,
-		    max_bytes);
 	/* R2 (envelope) */
 	if ((r = av_json_parse(buf, len, "envelope", &j->env, d)) !=
 	    ANCHOR_VERIFY_OK)
@@ -109,38 +266,81 @@ av_jws_parse(const uint8_t *buf, size_t len, size_t max_bytes,
 			return av_fail(d, ANCHOR_VERIFY_R4_SIGNATURE_MEMBERS,
 			    "R4 signature %zu: protected or signature is not "
 			    "a string", i);
-		r = av_b64url_decode(s->signature_b64, s->signature_len,
-		    &s->sig, &s->siglen);
-		if (r == ANCHOR_VERIFY_MALFORMED)
-			return av_fail(d, ANCHOR_VERIFY_R4_SIGNATURE_MEMBERS,
-			    "R4 signature %zu: signature is not unpadded "
-			    "base64url", i);
-		if (r != ANCHOR_VERIFY_OK)
+		if ((r = decode_sig(j, i, d)) != ANCHOR_VERIFY_OK)
 			return r;
 	}
-	r = av_b64url_decode(j->payload_b64, j->payload_b64_len, &j->payload,
-	    &j->payload_len);
-	if (r == ANCHOR_VERIFY_MALFORMED)
-		return av_fail(d, r, "malformed: payload is not unpadded "
-		    "base64url");
-	if (r != ANCHOR_VERIFY_OK)
-		return r;
-	/* R2 and JSON validity of every protected header, then the payload */
-	for (i = 0; i < n; i++) {
-		struct av_sig *s = &j->sig[i];
-		uint8_t *raw = NULL;
-		size_t rawlen;
+	return ANCHOR_VERIFY_OK;
+}
 
-		r = av_b64url_decode(s->protected_b64, s->protected_len, &raw,
-		    &rawlen);
+int
+av_jws_parse(const uint8_t *buf, size_t len, size_t max_bytes,
+    const struct av_accepted *memo, unsigned flags, struct av_jws *j,
+    struct anchor_verify_diag *d)
+{
+	int r = ANCHOR_VERIFY_E_INTERNAL;
+	size_t i;
+	char what[48];
+
+	memset(j, 0, sizeof(*j));
+	if (buf == NULL)
+		return ANCHOR_VERIFY_E_INVAL;
+	/* R1 */
+	if (len > max_bytes)
+		return av_fail(d, ANCHOR_VERIFY_R1_SIZE,
+		    "R1 size: %zu bytes is more than the cap of %zu", len,
+		    max_bytes);
+	/* R2 to R4 */
+	if (!(flags & AV_JWS_GENERIC) &&
+	    layout((const char *)buf, len, memo, j)) {
+		for (i = 0; i < j->nsig; i++)
+			if ((r = decode_sig(j, i, d)) != ANCHOR_VERIFY_OK)
+				return r;
+	} else {
+		memset(j, 0, sizeof(*j));
+		if ((r = parse_envelope(buf, len, j, d)) != ANCHOR_VERIFY_OK)
+			return r;
+		if (memo != NULL && memo->b64_len == j->payload_b64_len &&
+		    memcmp(memo->b64, j->payload_b64, memo->b64_len) == 0)
+			j->hit = memo;
+	}
+	/*
+	 * The payload text the memo was made from: the same bytes, already
+	 * decoded, parsed and found valid (base64url decoding is one to one).
+	 */
+	if (j->hit != NULL) {
+		j->payload = memo->payload;
+		j->payload_len = memo->payload_len;
+	} else {
+		r = av_b64url_decode(j->payload_b64, j->payload_b64_len,
+		    &j->payload_buf, &j->payload_len);
+		if (r == ANCHOR_VERIFY_MALFORMED)
+			return av_fail(d, r, "malformed: payload is not "
+			    "unpadded base64url");
+		if (r != ANCHOR_VERIFY_OK)
+			return r;
+		j->payload = j->payload_buf;
+	}
+	/* R2 and JSON validity of every protected header, then the payload */
+	for (i = 0; i < j->nsig; i++) {
+		struct av_sig *s = &j->sig[i];
+
+		r = av_b64url_decode(s->protected_b64, s->protected_len,
+		    &s->raw, &s->raw_len);
 		if (r == ANCHOR_VERIFY_MALFORMED)
 			return av_fail(d, r, "malformed: protected header %zu "
 			    "is not unpadded base64url", i);
 		if (r != ANCHOR_VERIFY_OK)
 			return r;
+		if (!(flags & AV_JWS_GENERIC) && f2_header_layout(s)) {
+			s->f2_layout = 1;
+			continue;
+		}
+		/* what a partial match set */
+		s->alg = s->kid = s->typ = s->td = NULL;
+		s->alg_len = s->kid_len = s->typ_len = s->td_len = 0;
+		s->number = s->iat = s->exp = 0;
 		snprintf(what, sizeof(what), "protected header %zu", i);
-		r = av_json_parse(raw, rawlen, what, &s->header, d);
-		free(raw);
+		r = av_json_parse(s->raw, s->raw_len, what, &s->header, d);
 		if (r != ANCHOR_VERIFY_OK)
 			return r;
 		if (!json_is_object(s->header))
@@ -149,7 +349,10 @@ av_jws_parse(const uint8_t *buf, size_t len, size_t max_bytes,
 			    "object", i);
 		s->kid = av_str(json_object_get(s->header, "kid"), &s->kid_len);
 		s->alg = av_str(json_object_get(s->header, "alg"), &s->alg_len);
+		s->typ = av_str(json_object_get(s->header, "typ"), &s->typ_len);
 	}
+	if (j->hit != NULL)
+		return ANCHOR_VERIFY_OK;
 	return av_json_parse(j->payload, j->payload_len, "payload",
 	    &j->payload_json, d);
 }
@@ -187,6 +390,14 @@ check_header(struct av_sig *s, size_t i, enum av_kind kind,
 {
 	const json_t *h = s->header;
 
+	if (s->f2_layout) {
+		/* F2's members and crit, the values read already */
+		if (kind != AV_F2)
+			return av_fail(d, ANCHOR_VERIFY_R8_HEADER, "R8 header "
+			    "%zu: crit is not [\"spiffe_trust_domain\","
+			    "\"signers_version\"]", i);
+		return ANCHOR_VERIFY_OK;
+	}
 	if (kind == AV_F2) {
 		if (!check_crit(json_object_get(h, "crit"), f2_crit,
 		    NELEM(f2_crit)))
@@ -238,23 +449,18 @@ check_header(struct av_sig *s, size_t i, enum av_kind kind,
 	return ANCHOR_VERIFY_OK;
 }
 
-/* Digest input pieces: protected "." payload, exactly as received. */
+/* The signing input: protected "." payload, exactly as received. */
 static int
 verify_one(const struct av_jws *j, const struct av_sig *s,
     const struct anchor_verify_key *k)
 {
-	int r = ANCHOR_VERIFY_E_NOMEM;
-	uint8_t *msg;
-	size_t len = s->protected_len + 1 + j->payload_b64_len;
+	struct av_part msg[3] = {
+		{ s->protected_b64, s->protected_len },
+		{ ".", 1 },
+		{ j->payload_b64, j->payload_b64_len },
+	};
 
-	if ((msg = malloc(len)) == NULL)
-		return r;
-	memcpy(msg, s->protected_b64, s->protected_len);
-	msg[s->protected_len] = '.';
-	memcpy(msg + s->protected_len + 1, j->payload_b64, j->payload_b64_len);
-	r = av_sig_verify(k, msg, len, s->sig, s->siglen);
-	free(msg);
-	return r;
+	return av_sig_verify_parts(k, msg, 3, s->sig, s->siglen);
 }
 
 int
@@ -282,7 +488,8 @@ av_jws_check(struct av_jws *j, enum av_kind kind, const struct av_keyset *sets,
 		for (k = 0; k < nsets; k++) {
 			const struct anchor_verify_key *key = find_key(&sets[k], s);
 
-			if (key != NULL && strcmp(key->alg, s->alg) != 0)
+			if (key != NULL && (strlen(key->alg) != s->alg_len ||
+			    memcmp(key->alg, s->alg, s->alg_len) != 0))
 				return av_fail(d, ANCHOR_VERIFY_R5_ALG,
 				    "R5 alg: header %zu has alg %s but the pinned "
 				    "key %s is %s", i, safe(s->alg, s->alg_len, b1),
@@ -291,14 +498,13 @@ av_jws_check(struct av_jws *j, enum av_kind kind, const struct av_keyset *sets,
 	}
 	/* R7 */
 	for (i = 0; i < j->nsig; i++) {
-		const json_t *t = json_object_get(j->sig[i].header, "typ");
-		size_t tl = 0;
-		const char *ts = av_str(t, &tl);
+		const struct av_sig *s = &j->sig[i];
 
-		if (!av_str_eq(t, typ))
+		if (s->typ == NULL || s->typ_len != strlen(typ) ||
+		    memcmp(s->typ, typ, s->typ_len) != 0)
 			return av_fail(d, ANCHOR_VERIFY_R7_TYP,
 			    "R7 typ: header %zu has typ \"%s\", not \"%s\"", i,
-			    safe(ts, tl, b1), typ);
+			    safe(s->typ, s->typ_len, b1), typ);
 	}
 	/* R8 */
 	for (i = 0; i < j->nsig; i++)

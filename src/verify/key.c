@@ -75,32 +75,31 @@ av_groups_clear(struct av_groups *gc)
 
 	if (gc == NULL)
 		return;
-	for (i = 0; i < sizeof(gc->g) / sizeof(gc->g[0]); i++)
-		EC_GROUP_free(gc->g[i]);
-	EC_POINT_free(gc->pt);
+	for (i = 0; i < AV_NCURVES; i++)
+		EC_POINT_free(gc->pt[i]);
 	BN_CTX_free(gc->bn);
 	memset(gc, 0, sizeof(*gc));
 }
 
-/* Is pt (04 || x || y) a point of curve c?  Groups are made once per gc. */
+/* Is pt (04 || x || y) a point of curve c?  The groups are shared. */
 static int
 on_curve(struct av_groups *gc, const struct curve *c, const uint8_t *pt,
     size_t len, int *ok)
 {
 	size_t i = (size_t)(c - curves);
+	const EC_GROUP *g;
 
 	*ok = 0;
-	if (gc->g[i] == NULL &&
-	    (gc->g[i] = EC_GROUP_new_by_curve_name(c->nid)) == NULL)
-		return ANCHOR_VERIFY_E_INTERNAL;
+	if (gc->sh == NULL && (gc->sh = av_shared()) == NULL)
+		return ANCHOR_VERIFY_E_NOMEM;
+	g = gc->sh->group[i];
 	if (gc->bn == NULL && (gc->bn = BN_CTX_new()) == NULL)
 		return ANCHOR_VERIFY_E_NOMEM;
-	EC_POINT_free(gc->pt);
-	if ((gc->pt = EC_POINT_new(gc->g[i])) == NULL)
+	if (gc->pt[i] == NULL && (gc->pt[i] = EC_POINT_new(g)) == NULL)
 		return ANCHOR_VERIFY_E_NOMEM;
 	/* refuses coordinates >= p and points off the curve */
-	*ok = EC_POINT_oct2point(gc->g[i], gc->pt, pt, len, gc->bn) == 1 &&
-	    !EC_POINT_is_at_infinity(gc->g[i], gc->pt);
+	*ok = EC_POINT_oct2point(g, gc->pt[i], pt, len, gc->bn) == 1 &&
+	    !EC_POINT_is_at_infinity(g, gc->pt[i]);
 	return ANCHOR_VERIFY_OK;
 }
 
@@ -131,6 +130,9 @@ anchor_verify_key_free(struct anchor_verify_key *k)
 {
 	if (k == NULL)
 		return;
+	if (k->has_vlock)
+		pthread_mutex_destroy(&k->vlock);
+	EVP_PKEY_CTX_free(k->vctx);
 	EVP_PKEY_free(k->pkey);
 	free(k->spki);
 	free(k);
@@ -257,6 +259,10 @@ ec_key(const json_t *jwk, struct av_groups *gc, struct anchor_verify_key *k,
 	memcpy(k->spki, c->spki, c->spki_len);
 	memcpy(k->spki + c->spki_len, pt, ptlen);
 	k->spki_len = c->spki_len + ptlen;
+	if (gc != NULL) {
+		r = ANCHOR_VERIFY_OK;	/* bundle authorities need no kid */
+		goto out;
+	}
 	/* RFC 7638 §3.2: required members, lexicographic order, no spaces */
 	n = 64 + xs_len + ys_len;
 	if ((tp = malloc(n)) == NULL) {
@@ -275,7 +281,8 @@ ec_key(const json_t *jwk, struct av_groups *gc, struct anchor_verify_key *k,
 }
 
 static int
-rsa_key(const json_t *jwk, struct anchor_verify_key *k, const char **why)
+rsa_key(const json_t *jwk, int need_kid, struct anchor_verify_key *k,
+    const char **why)
 {
 	int r = ANCHOR_VERIFY_E_INTERNAL;
 	uint8_t *nb = NULL, *eb = NULL;
@@ -326,6 +333,10 @@ rsa_key(const json_t *jwk, struct anchor_verify_key *k, const char **why)
 		goto out;
 	}
 	k->type = AV_KEY_RSA;
+	if (!need_kid) {
+		r = ANCHOR_VERIFY_OK;
+		goto out;
+	}
 	len = 32 + ns_len + es_len;
 	if ((tp = malloc(len)) == NULL) {
 		r = ANCHOR_VERIFY_E_NOMEM;
@@ -374,10 +385,17 @@ av_key_from_json(const json_t *jwk, struct av_groups *gc,
 		r = ANCHOR_VERIFY_E_NOMEM;
 		goto out;
 	}
+	if (gc == NULL) {
+		if (pthread_mutex_init(&k->vlock, NULL) != 0) {
+			r = ANCHOR_VERIFY_E_NOMEM;
+			goto out;
+		}
+		k->has_vlock = 1;
+	}
 	if (av_str_eq(json_object_get(jwk, "kty"), "EC"))
 		r = ec_key(jwk, gc, k, why);
 	else if (av_str_eq(json_object_get(jwk, "kty"), "RSA"))
-		r = rsa_key(jwk, k, why);
+		r = rsa_key(jwk, gc == NULL, k, why);
 	else {
 		*why = "kty is not EC or RSA";
 		r = 1;
@@ -407,29 +425,25 @@ av_key_from_json(const json_t *jwk, struct av_groups *gc,
 	return r;
 }
 
-int
-av_key_dup(const struct anchor_verify_key *k, struct anchor_verify_key **out)
+/*
+ * The DER INTEGER of v (len big-endian bytes, not zero) at out: no leading
+ * zero bytes but one before a set top bit.  Returns its length.
+ */
+static size_t
+der_uint(uint8_t *out, const uint8_t *v, size_t len)
 {
-	struct anchor_verify_key *c;
+	size_t pad;
 
-	*out = NULL;
-	if ((c = calloc(1, sizeof(*c))) == NULL)
-		return ANCHOR_VERIFY_E_NOMEM;
-	*c = *k;
-	c->pkey = NULL;
-	if ((c->spki = malloc(k->spki_len)) == NULL) {
-		anchor_verify_key_free(c);
-		return ANCHOR_VERIFY_E_NOMEM;
+	while (len > 1 && v[0] == 0) {
+		v++;
+		len--;
 	}
-	memcpy(c->spki, k->spki, k->spki_len);
-	/* the key is never changed after parsing: share it */
-	if (k->pkey != NULL && !EVP_PKEY_up_ref(k->pkey)) {
-		anchor_verify_key_free(c);
-		return ANCHOR_VERIFY_E_INTERNAL;
-	}
-	c->pkey = k->pkey;
-	*out = c;
-	return ANCHOR_VERIFY_OK;
+	pad = (v[0] & 0x80) != 0;
+	out[0] = 0x02;
+	out[1] = (uint8_t)(len + pad);
+	out[2] = 0;
+	memcpy(out + 2 + pad, v, len);
+	return 2 + pad + len;
 }
 
 /* 1 when 0 < v < order, both big-endian of the same length. */
@@ -445,33 +459,38 @@ in_range(const uint8_t *v, const uint8_t *order, size_t len)
 }
 
 int
-av_sig_verify(const struct anchor_verify_key *k, const uint8_t *msg,
-    size_t msglen, const uint8_t *sig, size_t siglen)
+av_sig_verify_parts(const struct anchor_verify_key *k,
+    const struct av_part *msg, size_t nmsg, const uint8_t *sig, size_t siglen)
 {
 	int r = ANCHOR_VERIFY_R10_SIGNATURE;
+	const struct av_shared *sh;
 	const uint8_t *order;
 	const EVP_MD *md;
-	size_t fs;
-	uint8_t dgst[EVP_MAX_MD_SIZE];
+	size_t fs, i;
+	uint8_t dgst[EVP_MAX_MD_SIZE], der[2 + 2 * (3 + 48)];
 	unsigned int dlen = 0;
-	ECDSA_SIG *es = NULL;
-	BIGNUM *br = NULL, *bs = NULL;
-	unsigned char *der = NULL;
-	int derlen;
-	EVP_PKEY_CTX *ctx = NULL;
+	size_t derlen;
+	EVP_MD_CTX *mctx = NULL;
+	EVP_PKEY_CTX *ctx, *own = NULL;
+	struct anchor_verify_key *m = (struct anchor_verify_key *)k;
+	int locked = 0;
 
 	if (k->pkey == NULL)
 		goto out;
+	if ((sh = av_shared()) == NULL) {
+		r = ANCHOR_VERIFY_E_NOMEM;
+		goto out;
+	}
 	switch (k->type) {
 	case AV_KEY_P256:
 		fs = 32;
 		order = p256_order;
-		md = EVP_sha256();
+		md = sh->sha256;
 		break;
 	case AV_KEY_P384:
 		fs = 48;
 		order = p384_order;
-		md = EVP_sha384();
+		md = sh->sha384;
 		break;
 	default:
 		goto out;
@@ -480,39 +499,66 @@ av_sig_verify(const struct anchor_verify_key *k, const uint8_t *msg,
 		goto out;
 	if (!in_range(sig, order, fs) || !in_range(sig + fs, order, fs))
 		goto out;
-	if ((es = ECDSA_SIG_new()) == NULL ||
-	    (br = BN_bin2bn(sig, (int)fs, NULL)) == NULL ||
-	    (bs = BN_bin2bn(sig + fs, (int)fs, NULL)) == NULL) {
-		r = ANCHOR_VERIFY_E_NOMEM;
-		goto out;
-	}
-	if (!ECDSA_SIG_set0(es, br, bs)) {
+	/*
+	 * OpenSSL verifies a DER ECDSA-Sig-Value: SEQUENCE { r, s }, at most
+	 * 2 * 51 content bytes for P-384, so a one-byte length.  OpenSSL
+	 * refuses a signature whose DER is not the canonical encoding.
+	 */
+	derlen = der_uint(der + 2, sig, fs);
+	derlen += der_uint(der + 2 + derlen, sig + fs, fs);
+	der[0] = 0x30;
+	der[1] = (uint8_t)derlen;
+	derlen += 2;
+	/* the pieces in turn: no copy of the signing input */
+	if ((mctx = EVP_MD_CTX_new()) == NULL ||
+	    EVP_DigestInit_ex(mctx, md, NULL) != 1) {
 		r = ANCHOR_VERIFY_E_INTERNAL;
 		goto out;
 	}
-	br = bs = NULL;
-	if ((derlen = i2d_ECDSA_SIG(es, &der)) <= 0) {
+	for (i = 0; i < nmsg; i++) {
+		if (EVP_DigestUpdate(mctx, msg[i].p, msg[i].len) != 1) {
+			r = ANCHOR_VERIFY_E_INTERNAL;
+			goto out;
+		}
+	}
+	if (EVP_DigestFinal_ex(mctx, dgst, &dlen) != 1) {
 		r = ANCHOR_VERIFY_E_INTERNAL;
 		goto out;
 	}
-	if (!EVP_Digest(msg, msglen, dgst, &dlen, md, NULL)) {
-		r = ANCHOR_VERIFY_E_INTERNAL;
-		goto out;
+	/* the key's context when free (only the lock holder touches m) */
+	if (k->has_vlock && pthread_mutex_trylock(&m->vlock) == 0)
+		locked = 1;
+	if (locked && m->vctx != NULL)
+		ctx = m->vctx;
+	else {
+		if ((own = EVP_PKEY_CTX_new_from_pkey(NULL, k->pkey, NULL)) ==
+		    NULL || EVP_PKEY_verify_init(own) != 1) {
+			r = ANCHOR_VERIFY_E_INTERNAL;
+			goto out;
+		}
+		ctx = own;
+		if (locked) {
+			m->vctx = own;
+			own = NULL;
+		}
 	}
-	if ((ctx = EVP_PKEY_CTX_new_from_pkey(NULL, k->pkey, NULL)) == NULL ||
-	    EVP_PKEY_verify_init(ctx) != 1) {
-		r = ANCHOR_VERIFY_E_INTERNAL;
-		goto out;
-	}
-	if (EVP_PKEY_verify(ctx, der, (size_t)derlen, dgst, dlen) == 1)
+	if (EVP_PKEY_verify(ctx, der, derlen, dgst, dlen) == 1)
 		r = ANCHOR_VERIFY_OK;
  out:
-	EVP_PKEY_CTX_free(ctx);
-	OPENSSL_free(der);
-	ECDSA_SIG_free(es);
-	BN_free(br);
-	BN_free(bs);
+	if (locked)
+		pthread_mutex_unlock(&m->vlock);
+	EVP_PKEY_CTX_free(own);
+	EVP_MD_CTX_free(mctx);
 	return r;
+}
+
+int
+av_sig_verify(const struct anchor_verify_key *k, const uint8_t *msg,
+    size_t msglen, const uint8_t *sig, size_t siglen)
+{
+	struct av_part part = { msg, msglen };
+
+	return av_sig_verify_parts(k, &part, 1, sig, siglen);
 }
 
 int

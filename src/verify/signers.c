@@ -23,7 +23,7 @@ anchor_verify_signers_free(struct anchor_verify_signers *s)
 {
 	size_t i;
 
-	if (s == NULL)
+	if (s == NULL || __atomic_sub_fetch(&s->refs, 1, __ATOMIC_ACQ_REL) != 0)
 		return;
 	for (i = 0; i < s->nkeys; i++)
 		anchor_verify_key_free(s->keys[i]);
@@ -49,9 +49,10 @@ av_signers_from_payload(const char *td, const json_t *pj,
 {
 	int r = ANCHOR_VERIFY_E_INTERNAL;
 	struct anchor_verify_signers *s = NULL;
+	struct av_strset kids = { NULL, 0 };
 	const json_t *keys, *e;
 	int64_t v;
-	size_t i, k, n;
+	size_t i, n;
 
 	*out = NULL;
 	if (!av_members_exact(pj, payload_members, NELEM(payload_members))) {
@@ -64,8 +65,12 @@ av_signers_from_payload(const char *td, const json_t *pj,
 		    "trust domain: not %s", td);
 		goto out;
 	}
-	if ((s = calloc(1, sizeof(*s))) == NULL ||
-	    (s->trust_domain = strdup(td)) == NULL) {
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		r = ANCHOR_VERIFY_E_NOMEM;
+		goto out;
+	}
+	s->refs = 1;
+	if ((s->trust_domain = strdup(td)) == NULL) {
 		r = ANCHOR_VERIFY_E_NOMEM;
 		goto out;
 	}
@@ -101,6 +106,8 @@ av_signers_from_payload(const char *td, const json_t *pj,
 		r = ANCHOR_VERIFY_E_NOMEM;
 		goto out;
 	}
+	if ((r = av_strset_init(&kids, n)) != ANCHOR_VERIFY_OK)
+		goto out;
 	for (i = 0; i < n; i++) {
 		struct anchor_verify_key *key = NULL;
 		const char *why = NULL;
@@ -132,11 +139,9 @@ av_signers_from_payload(const char *td, const json_t *pj,
 			    i);
 			goto out;
 		}
-		for (k = 0; k < i; k++) {
-			if (strcmp(s->keys[k]->kid, key->kid) == 0) {
-				r = f3_fail(d, "repeated kid", i);
-				goto out;
-			}
+		if (!av_strset_add(&kids, key->kid)) {
+			r = f3_fail(d, "repeated kid", i);
+			goto out;
 		}
 	}
 	if ((s->payload = malloc(len ? len : 1)) == NULL) {
@@ -149,40 +154,18 @@ av_signers_from_payload(const char *td, const json_t *pj,
 	s = NULL;
 	r = ANCHOR_VERIFY_OK;
  out:
+	av_strset_clear(&kids);
 	anchor_verify_signers_free(s);
 	return r;
 }
 
-int
-av_signers_dup(const struct anchor_verify_signers *s,
-    struct anchor_verify_signers **out)
+struct anchor_verify_signers *
+av_signers_ref(const struct anchor_verify_signers *s)
 {
-	int r = ANCHOR_VERIFY_E_NOMEM;
-	struct anchor_verify_signers *c = NULL;
-	size_t i;
+	struct anchor_verify_signers *m = (struct anchor_verify_signers *)s;
 
-	*out = NULL;
-	if ((c = calloc(1, sizeof(*c))) == NULL ||
-	    (c->trust_domain = strdup(s->trust_domain)) == NULL ||
-	    (c->keys = calloc(s->nkeys, sizeof(*c->keys))) == NULL ||
-	    (c->payload = malloc(s->payload_len ? s->payload_len : 1)) == NULL)
-		goto out;
-	c->version = s->version;
-	c->threshold = s->threshold;
-	c->min_sequence = s->min_sequence;
-	memcpy(c->payload, s->payload, s->payload_len);
-	c->payload_len = s->payload_len;
-	for (i = 0; i < s->nkeys; i++) {
-		if ((r = av_key_dup(s->keys[i], &c->keys[i])) != ANCHOR_VERIFY_OK)
-			goto out;
-		c->nkeys++;
-	}
-	*out = c;
-	c = NULL;
-	r = ANCHOR_VERIFY_OK;
- out:
-	anchor_verify_signers_free(c);
-	return r;
+	__atomic_add_fetch(&m->refs, 1, __ATOMIC_RELAXED);
+	return m;
 }
 
 static void
@@ -235,7 +218,8 @@ parse_f3(const struct anchor_verify_options *o, const uint8_t *buf, size_t len,
 	int r;
 
 	*s = NULL;
-	if ((r = av_jws_parse(buf, len, o->max_bytes, j, d)) != ANCHOR_VERIFY_OK)
+	if ((r = av_jws_parse(buf, len, o->max_bytes, NULL, 0, j, d)) !=
+	    ANCHOR_VERIFY_OK)
 		return r;
 	return av_signers_from_payload(o->trust_domain, j->payload_json,
 	    j->payload, j->payload_len, s, d);
@@ -349,8 +333,7 @@ anchor_verify_signers_chain(const struct anchor_verify_signers *cur,
 	}
 	if (n > 0)
 		qsort(st, n, sizeof(*st), step_cmp);
-	if ((r = av_signers_dup(cur, &at)) != ANCHOR_VERIFY_OK)
-		goto out;
+	at = av_signers_ref(cur);
 	for (i = 0; i < n; i++) {
 		struct step *p = &st[i];
 

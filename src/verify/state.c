@@ -15,6 +15,7 @@ anchor_verify_state_free(struct anchor_verify_state *st)
 	if (st == NULL)
 		return;
 	anchor_verify_signers_free(st->signers);
+	av_accepted_unref(st->accepted);
 	free(st);
 }
 
@@ -36,8 +37,8 @@ anchor_verify_state_new(const struct anchor_verify_signers *pinned,
 		r = ANCHOR_VERIFY_E_NOMEM;
 		goto out;
 	}
-	if ((r = av_signers_dup(pinned, &st->signers)) != ANCHOR_VERIFY_OK)
-		goto out;
+	st->signers = av_signers_ref(pinned);
+	r = ANCHOR_VERIFY_OK;
 	*out = st;
 	st = NULL;
  out:
@@ -280,6 +281,7 @@ anchor_verify_state_update_signers(const struct anchor_verify_state *st,
 		ns->sequence = st->sequence;
 		ns->iat = st->iat;
 		memcpy(ns->sha256, st->sha256, sizeof(ns->sha256));
+		ns->accepted = av_accepted_ref(st->accepted);
 	}
 	/* else a new version: forget sequence, hash and iat */
 	*out = ns;

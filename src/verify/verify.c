@@ -10,22 +10,81 @@
 #include "internal.h"
 
 struct anchor_verify_result {
-	uint8_t *payload;
-	size_t payload_len;
-	struct anchor_verify_bundle *bundle;
+	struct av_accepted *accepted;	/* payload and bundle */
 	uint64_t sequence;
 	int64_t iat, exp;
 	int refresh;
 	size_t signatures;
 };
 
+struct av_accepted *
+av_accepted_ref(const struct av_accepted *a)
+{
+	struct av_accepted *m = (struct av_accepted *)a;
+
+	if (m != NULL)
+		__atomic_add_fetch(&m->refs, 1, __ATOMIC_RELAXED);
+	return m;
+}
+
+void
+av_accepted_unref(const struct av_accepted *a)
+{
+	struct av_accepted *m = (struct av_accepted *)a;
+
+	if (m == NULL || __atomic_sub_fetch(&m->refs, 1, __ATOMIC_ACQ_REL) != 0)
+		return;
+	free(m->b64);
+	free(m->payload);
+	anchor_verify_bundle_free(m->bundle);
+	free(m);
+}
+
+/*
+ * A new accepted payload from j (its text, and its bytes, which move) and
+ * the bundle b (which moves).
+ */
+static int
+accepted_new(struct av_jws *j, struct anchor_verify_bundle **b,
+    struct av_accepted **out)
+{
+	int r = ANCHOR_VERIFY_E_NOMEM;
+	struct av_accepted *a = NULL;
+	unsigned int shalen = 0;
+
+	*out = NULL;
+	if ((a = calloc(1, sizeof(*a))) == NULL)
+		goto out;
+	a->refs = 1;
+	if ((a->b64 = malloc(j->payload_b64_len + 1)) == NULL)
+		goto out;
+	memcpy(a->b64, j->payload_b64, j->payload_b64_len);
+	a->b64[j->payload_b64_len] = '\0';
+	a->b64_len = j->payload_b64_len;
+	if (!EVP_Digest(j->payload, j->payload_len, a->sha256, &shalen,
+	    EVP_sha256(), NULL) || shalen != sizeof(a->sha256)) {
+		r = ANCHOR_VERIFY_E_INTERNAL;
+		goto out;
+	}
+	a->payload = j->payload_buf;
+	a->payload_len = j->payload_len;
+	j->payload_buf = NULL;
+	a->bundle = *b;
+	*b = NULL;
+	*out = a;
+	a = NULL;
+	r = ANCHOR_VERIFY_OK;
+ out:
+	av_accepted_unref(a);
+	return r;
+}
+
 void
 anchor_verify_result_free(struct anchor_verify_result *r)
 {
 	if (r == NULL)
 		return;
-	free(r->payload);
-	anchor_verify_bundle_free(r->bundle);
+	av_accepted_unref(r->accepted);
 	free(r);
 }
 
@@ -91,11 +150,11 @@ anchor_verify_signed_bundle(const struct anchor_verify_state *st,
 	struct anchor_verify_result *res = NULL;
 	struct anchor_verify_state *ns = NULL;
 	struct anchor_verify_bundle *b = NULL;
+	struct av_accepted *acc = NULL;
+	const struct anchor_verify_bundle *bundle;
 	struct av_keyset set;
 	struct av_sig *first = NULL;
 	struct av_jws j;
-	uint8_t sha[32];
-	unsigned int shalen = 0;
 	size_t i;
 	int refresh = 0;
 
@@ -111,8 +170,16 @@ anchor_verify_signed_bundle(const struct anchor_verify_state *st,
 		r = ANCHOR_VERIFY_E_INVAL;
 		goto out;
 	}
-	/* R1 ... R4 and the JSON of headers and payload (R2) */
-	if ((r = av_jws_parse(jws, len, o.max_bytes, &j, diag)) !=
+	/*
+	 * R1 ... R4 and the JSON of headers and payload (R2).  A payload
+	 * whose text is the last accepted one's (a refresh, or the same
+	 * bundle again) is not decoded, parsed or validated again: all of
+	 * that depends on its bytes only, and it passed.  Every rule that
+	 * involves the envelope, the signatures, the time or the state still
+	 * runs below.
+	 */
+	if ((r = av_jws_parse(jws, len, o.max_bytes, st->accepted, 0, &j,
+	    diag)) !=
 	    ANCHOR_VERIFY_OK)
 		goto out;
 	/* R5 ... R10 */
@@ -123,9 +190,16 @@ anchor_verify_signed_bundle(const struct anchor_verify_state *st,
 	    ANCHOR_VERIFY_OK)
 		goto out;
 	/* F1 */
-	if ((r = av_bundle_from_json(j.payload_json, &b, diag)) !=
-	    ANCHOR_VERIFY_OK)
-		goto out;
+	if (j.hit != NULL)
+		acc = av_accepted_ref(j.hit);
+	else {
+		if ((r = av_bundle_from_json(j.payload_json, &b, diag)) !=
+		    ANCHOR_VERIFY_OK)
+			goto out;
+		if ((r = accepted_new(&j, &b, &acc)) != ANCHOR_VERIFY_OK)
+			goto out;
+	}
+	bundle = acc->bundle;
 	/* R11 */
 	if ((r = av_jws_agree(&j, first, diag)) != ANCHOR_VERIFY_OK)
 		goto out;
@@ -142,16 +216,16 @@ anchor_verify_signed_bundle(const struct anchor_verify_state *st,
 		    "domain: \"%s\", expected %s", buf, o.trust_domain);
 		goto out;
 	}
-	if (!b->has_sequence) {
+	if (!bundle->has_sequence) {
 		r = av_fail(diag, ANCHOR_VERIFY_R12_MISMATCH, "R12 sequence "
 		    "mismatch: header spiffe_sequence %" PRId64 ", the payload "
 		    "has none", first->number);
 		goto out;
 	}
-	if (b->sequence != (uint64_t)first->number) {
+	if (bundle->sequence != (uint64_t)first->number) {
 		r = av_fail(diag, ANCHOR_VERIFY_R12_MISMATCH, "R12 sequence "
 		    "mismatch: header spiffe_sequence %" PRId64 ", payload %"
-		    PRIu64, first->number, b->sequence);
+		    PRIu64, first->number, bundle->sequence);
 		goto out;
 	}
 	/* R13 */
@@ -159,13 +233,8 @@ anchor_verify_signed_bundle(const struct anchor_verify_state *st,
 	    diag)) != ANCHOR_VERIFY_OK)
 		goto out;
 	/* R14 */
-	if (!EVP_Digest(j.payload, j.payload_len, sha, &shalen, EVP_sha256(),
-	    NULL) || shalen != sizeof(sha)) {
-		r = ANCHOR_VERIFY_E_INTERNAL;
-		goto out;
-	}
-	if ((r = check_sequence(st, b->sequence, sha, &refresh, diag)) !=
-	    ANCHOR_VERIFY_OK)
+	if ((r = check_sequence(st, bundle->sequence, acc->sha256, &refresh,
+	    diag)) != ANCHOR_VERIFY_OK)
 		goto out;
 
 	if ((ns = calloc(1, sizeof(*ns))) == NULL ||
@@ -173,23 +242,20 @@ anchor_verify_signed_bundle(const struct anchor_verify_state *st,
 		r = ANCHOR_VERIFY_E_NOMEM;
 		goto out;
 	}
-	if ((r = av_signers_dup(st->signers, &ns->signers)) != ANCHOR_VERIFY_OK)
-		goto out;
+	ns->signers = av_signers_ref(st->signers);
 	ns->has_bundle = 1;
-	ns->sequence = b->sequence;
+	ns->sequence = bundle->sequence;
 	ns->iat = first->iat;
-	memcpy(ns->sha256, sha, sizeof(sha));
-	res->payload = j.payload;
-	res->payload_len = j.payload_len;
-	j.payload = NULL;
-	res->sequence = b->sequence;
+	memcpy(ns->sha256, acc->sha256, sizeof(ns->sha256));
+	ns->accepted = av_accepted_ref(acc);
+	res->sequence = bundle->sequence;
 	res->iat = first->iat;
 	res->exp = first->exp;
 	res->refresh = refresh;
 	for (i = 0; i < j.nsig; i++)
 		res->signatures += j.sig[i].counted;
-	res->bundle = b;
-	b = NULL;
+	res->accepted = acc;
+	acc = NULL;
 	*result = res;
 	*new_state = ns;
 	res = NULL;
@@ -197,6 +263,7 @@ anchor_verify_signed_bundle(const struct anchor_verify_state *st,
 	r = ANCHOR_VERIFY_OK;
  out:
 	anchor_verify_bundle_free(b);
+	av_accepted_unref(acc);
 	anchor_verify_result_free(res);
 	anchor_verify_state_free(ns);
 	av_jws_clear(&j);
@@ -207,14 +274,14 @@ const uint8_t *
 anchor_verify_result_payload(const struct anchor_verify_result *r, size_t *len)
 {
 	if (len != NULL)
-		*len = r != NULL ? r->payload_len : 0;
-	return r != NULL ? r->payload : NULL;
+		*len = r != NULL ? r->accepted->payload_len : 0;
+	return r != NULL ? r->accepted->payload : NULL;
 }
 
 const struct anchor_verify_bundle *
 anchor_verify_result_bundle(const struct anchor_verify_result *r)
 {
-	return r != NULL ? r->bundle : NULL;
+	return r != NULL ? r->accepted->bundle : NULL;
 }
 
 uint64_t

@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -2582,6 +2583,912 @@ test_state(void **state)
 	free(e);
 }
 
+/* ---- the fast paths give the general paths' answers ------------------- */
+
+/* Both NULL, or the same bytes. */
+static int
+same_str(const void *a, size_t al, const void *b, size_t bl)
+{
+	if (a == NULL || b == NULL)
+		return a == b;
+	return al == bl && memcmp(a, b, al) == 0;
+}
+
+/*
+ * Parse and check in one input twice, with src/jose.c's layouts recognized
+ * and with jansson reading everything (AV_JWS_GENERIC): the same code, the
+ * same message, the same values.  Returns the code.
+ */
+static int
+same_parse(const char *in, size_t len, enum av_kind kind,
+    const struct av_keyset *set, const char *what)
+{
+	struct av_jws a, b;
+	struct anchor_verify_diag da, db;
+	struct av_sig *fa = NULL, *fb = NULL;
+	int ra, rb;
+	size_t i;
+
+	av_diag_clear(&da);
+	av_diag_clear(&db);
+	ra = av_jws_parse((const uint8_t *)in, len, SIZE_MAX, NULL, 0, &a, &da);
+	rb = av_jws_parse((const uint8_t *)in, len, SIZE_MAX, NULL,
+	    AV_JWS_GENERIC, &b, &db);
+	if (ra != rb || strcmp(da.text, db.text) != 0)
+		fail_msg("%s: parse %d \"%s\", generic %d \"%s\"", what, ra,
+		    da.text, rb, db.text);
+	if (ra != ANCHOR_VERIFY_OK)
+		goto out;
+	assert_int_equal(a.nsig, b.nsig);
+	assert_true(same_str(a.payload_b64, a.payload_b64_len, b.payload_b64,
+	    b.payload_b64_len));
+	assert_true(same_str(a.payload, a.payload_len, b.payload,
+	    b.payload_len));
+	for (i = 0; i < a.nsig; i++) {
+		const struct av_sig *x = &a.sig[i], *y = &b.sig[i];
+
+		assert_true(same_str(x->protected_b64, x->protected_len,
+		    y->protected_b64, y->protected_len));
+		assert_true(same_str(x->sig, x->siglen, y->sig, y->siglen));
+		assert_true(same_str(x->raw, x->raw_len, y->raw, y->raw_len));
+		assert_true(same_str(x->kid, x->kid_len, y->kid, y->kid_len));
+		assert_true(same_str(x->alg, x->alg_len, y->alg, y->alg_len));
+		assert_true(same_str(x->typ, x->typ_len, y->typ, y->typ_len));
+		assert_non_null(y->header);
+		assert_int_equal(y->f2_layout, 0);
+	}
+	ra = av_jws_check(&a, kind, set, 1, &fa, &da);
+	rb = av_jws_check(&b, kind, set, 1, &fb, &db);
+	if (ra != rb || strcmp(da.text, db.text) != 0)
+		fail_msg("%s: check %d \"%s\", generic %d \"%s\"", what, ra,
+		    da.text, rb, db.text);
+	if (ra != ANCHOR_VERIFY_OK)
+		goto out;
+	assert_int_equal(fa - a.sig, fb - b.sig);
+	for (i = 0; i < a.nsig; i++) {
+		const struct av_sig *x = &a.sig[i], *y = &b.sig[i];
+
+		assert_int_equal(x->counted, y->counted);
+		assert_true(same_str(x->td, x->td_len, y->td, y->td_len));
+		assert_int_equal(x->number, y->number);
+		assert_int_equal(x->iat, y->iat);
+		assert_int_equal(x->exp, y->exp);
+	}
+ out:
+	av_jws_clear(&a);
+	av_jws_clear(&b);
+	return ra;
+}
+
+/* Replacements tried at each position of a mutated text. */
+static const char mutants[] = {
+	'"', '\\', ' ', 'A', '0', '1', '9', '}', '{', ']', '[', ',', ':', '-',
+	'.', 'e', '\0', '\n', '\x7f', '\xc3',
+};
+
+/*
+ * same_parse() over in and its mutants: every byte replaced, deleted or
+ * preceded by a space or a quote, and every truncation.  Positions in
+ * [skip_from, skip_to) are sampled only.  Returns how many were accepted.
+ */
+static size_t
+mutate(const char *in, enum av_kind kind, const struct av_keyset *set,
+    size_t skip_from, size_t skip_to)
+{
+	size_t len = strlen(in), i, k, ok = 0;
+	char *m = malloc(len + 2), what[64];
+
+	assert_non_null(m);
+	ok += same_parse(in, len, kind, set, "original") == ANCHOR_VERIFY_OK;
+	for (i = 0; i < len; i++) {
+		if (i >= skip_from && i < skip_to && (i - skip_from) % 97 != 0)
+			continue;
+		for (k = 0; k < sizeof(mutants); k++) {
+			memcpy(m, in, len);
+			m[i] = mutants[k];
+			snprintf(what, sizeof(what), "byte %zu = 0x%02x", i,
+			    (unsigned char)mutants[k]);
+			ok += same_parse(m, len, kind, set, what) ==
+			    ANCHOR_VERIFY_OK;
+		}
+		memcpy(m, in, i);
+		memcpy(m + i, in + i + 1, len - i - 1);
+		snprintf(what, sizeof(what), "byte %zu deleted", i);
+		ok += same_parse(m, len - 1, kind, set, what) == ANCHOR_VERIFY_OK;
+		for (k = 0; k < 2; k++) {
+			memcpy(m, in, i);
+			m[i] = k ? '"' : ' ';
+			memcpy(m + i + 1, in + i, len - i);
+			snprintf(what, sizeof(what), "0x%02x inserted at %zu",
+			    m[i], i);
+			ok += same_parse(m, len + 1, kind, set, what) ==
+			    ANCHOR_VERIFY_OK;
+		}
+		snprintf(what, sizeof(what), "truncated to %zu", i);
+		ok += same_parse(in, i, kind, set, what) == ANCHOR_VERIFY_OK;
+	}
+	free(m);
+	return ok;
+}
+
+/* The envelope layout: jose.c's F2 (one and two signatures) and F3. */
+static void
+test_layout_envelope(void **state)
+{
+	struct anchor_verify_key *keys[2] = { NULL, NULL };
+	struct av_keyset set;
+	struct anchor_verify_state *st = state_for(&C.a, 1, 1, 1);
+	EVP_PKEY *two[2] = { C.a, C.b };
+	char *env, *p;
+	size_t from, to;
+
+	(void)state;
+	keys[0] = st->signers->keys[0];
+	set.keys = keys;
+	set.n = 1;
+	set.threshold = 1;
+	/* one signature: the payload string is sampled */
+	env = f2(3, NOW, NOW + DAY, &C.a, 1);
+	p = strstr(env, "\"payload\":\"") + 11;
+	from = (size_t)(p - env);
+	to = from + strcspn(p, "\"");
+	assert_true(mutate(env, AV_F2, &set, from, to) > 1);
+	/* as an F3 envelope: R7 either way */
+	assert_int_equal(same_parse(env, strlen(env), AV_F3, &set, "as F3"),
+	    ANCHOR_VERIFY_R7_TYP);
+	free(env);
+	/* two signatures, the second untrusted */
+	env = f2(3, NOW, NOW + DAY, two, 2);
+	p = strstr(env, "\"payload\":\"") + 11;
+	from = (size_t)(p - env);
+	to = from + strcspn(p, "\"");
+	assert_int_equal(same_parse(env, strlen(env), AV_F2, &set, "two"), 0);
+	/* eight and nine signatures: R3 allows 1 to 8 */
+	{
+		char *sig1 = strstr(env, "{\"protected\""), *end;
+		char *many = NULL, *t;
+		size_t n, sl;
+
+		end = strstr(sig1, "}") + 1;
+		sl = (size_t)(end - sig1);
+		many = xasprintf("%.*s", (int)(sig1 - env), env);
+		for (n = 1; n <= 9; n++) {
+			t = xasprintf("%s%s%.*s", many, n > 1 ? "," : "",
+			    (int)sl, sig1);
+			free(many);
+			many = t;
+			t = xasprintf("%s]}", many);
+			/* R9 (repeated kid) from 2 on, R3 at 9 */
+			assert_int_equal(same_parse(t, strlen(t), AV_F2, &set,
+			    "n signatures"), n == 1 ? 0 : n <= 8 ?
+			    ANCHOR_VERIFY_R9_KID : ANCHOR_VERIFY_R3_ENVELOPE);
+			free(t);
+		}
+		free(many);
+	}
+	free(env);
+	/* F3 (its header is read by jansson either way) */
+	env = f3(1, 1, 1, &C.a, 1, &C.a, 1, NULL);
+	p = strstr(env, "\"payload\":\"") + 11;
+	from = (size_t)(p - env);
+	to = from + strcspn(p, "\"");
+	assert_true(mutate(env, AV_F3, &set, from, to) > 1);
+	assert_int_equal(same_parse(env, strlen(env), AV_F2, &set, "as F2"),
+	    ANCHOR_VERIFY_R7_TYP);
+	free(env);
+	anchor_verify_state_free(st);
+}
+
+/* An envelope around a header text, payload "{}", signed by C.a. */
+static char *
+with_header(const char *header)
+{
+	struct sigspec s = { 0 };
+
+	s.header = header;
+	s.key = C.a;
+	return envelope("{}", &s, 1);
+}
+
+/* The F2 header layout: the header text mutated, and edge cases. */
+static void
+test_layout_header(void **state)
+{
+	static const char *const cases[] = {
+		/* numbers: 18 digits read, 19 and the rest go to jansson */
+		"{\"alg\":\"ES256\",\"kid\":\"@\",\"typ\":\"spiffe-bundle+jws\","
+		"\"crit\":[\"spiffe_trust_domain\",\"spiffe_sequence\",\"iat\","
+		"\"exp\"],\"spiffe_trust_domain\":\"" TD "\",\"spiffe_sequence\":"
+		"999999999999999999,\"iat\":1767225600,\"exp\":1767312000}",
+		"{\"alg\":\"ES256\",\"kid\":\"@\",\"typ\":\"spiffe-bundle+jws\","
+		"\"crit\":[\"spiffe_trust_domain\",\"spiffe_sequence\",\"iat\","
+		"\"exp\"],\"spiffe_trust_domain\":\"" TD "\",\"spiffe_sequence\":"
+		"9223372036854775807,\"iat\":1767225600,\"exp\":1767312000}",
+		"{\"alg\":\"ES256\",\"kid\":\"@\",\"typ\":\"spiffe-bundle+jws\","
+		"\"crit\":[\"spiffe_trust_domain\",\"spiffe_sequence\",\"iat\","
+		"\"exp\"],\"spiffe_trust_domain\":\"" TD "\",\"spiffe_sequence\":"
+		"9223372036854775808,\"iat\":1767225600,\"exp\":1767312000}",
+		"{\"alg\":\"ES256\",\"kid\":\"@\",\"typ\":\"spiffe-bundle+jws\","
+		"\"crit\":[\"spiffe_trust_domain\",\"spiffe_sequence\",\"iat\","
+		"\"exp\"],\"spiffe_trust_domain\":\"" TD "\",\"spiffe_sequence\":"
+		"-0,\"iat\":-1,\"exp\":1767312000}",
+		"{\"alg\":\"ES256\",\"kid\":\"@\",\"typ\":\"spiffe-bundle+jws\","
+		"\"crit\":[\"spiffe_trust_domain\",\"spiffe_sequence\",\"iat\","
+		"\"exp\"],\"spiffe_trust_domain\":\"" TD "\",\"spiffe_sequence\":"
+		"07,\"iat\":1767225600,\"exp\":1767312000}",
+		"{\"alg\":\"ES256\",\"kid\":\"@\",\"typ\":\"spiffe-bundle+jws\","
+		"\"crit\":[\"spiffe_trust_domain\",\"spiffe_sequence\",\"iat\","
+		"\"exp\"],\"spiffe_trust_domain\":\"" TD "\",\"spiffe_sequence\":"
+		"7.0,\"iat\":1767225600,\"exp\":1e10}",
+		/* escapes, other strings, trailing space, a NUL */
+		"{\"alg\":\"ES\\u0032\\u00356\",\"kid\":\"@\",\"typ\":\"spiffe-bundle"
+		"+jws\",\"crit\":[\"spiffe_trust_domain\",\"spiffe_sequence\","
+		"\"iat\",\"exp\"],\"spiffe_trust_domain\":\"" TD "\","
+		"\"spiffe_sequence\":7,\"iat\":1767225600,\"exp\":1767312000}",
+		"{\"alg\":\"ES256 \",\"kid\":\"@\",\"typ\":\"Spiffe-bundle+jws\","
+		"\"crit\":[\"spiffe_trust_domain\",\"spiffe_sequence\",\"iat\","
+		"\"exp\"],\"spiffe_trust_domain\":\"a b/c\",\"spiffe_sequence\":7,"
+		"\"iat\":1767225600,\"exp\":1767312000}",
+		"{\"alg\":\"ES256\",\"kid\":\"@\",\"typ\":\"spiffe-bundle+jws\","
+		"\"crit\":[\"spiffe_trust_domain\",\"spiffe_sequence\",\"iat\","
+		"\"exp\"],\"spiffe_trust_domain\":\"" TD "\",\"spiffe_sequence\":7,"
+		"\"iat\":1767225600,\"exp\":1767312000} ",
+		"{\"alg\":\"ES256\",\"kid\":\"@\",\"typ\":\"spiffe-bundle+jws\","
+		"\"crit\":[\"spiffe_trust_domain\",\"spiffe_sequence\",\"iat\","
+		"\"exp\"],\"spiffe_trust_domain\":\"\",\"spiffe_sequence\":7,"
+		"\"iat\":1767225600,\"exp\":1767312000}",
+		/* F2's layout with F3's typ: checked as F3, R8 either way */
+		"{\"alg\":\"ES256\",\"kid\":\"@\",\"typ\":\"spiffe-signers+jws\","
+		"\"crit\":[\"spiffe_trust_domain\",\"spiffe_sequence\",\"iat\","
+		"\"exp\"],\"spiffe_trust_domain\":\"" TD "\",\"spiffe_sequence\":7,"
+		"\"iat\":1767225600,\"exp\":1767312000}",
+		"{\"alg\":\"\",\"kid\":\"\",\"typ\":\"\",\"crit\":["
+		"\"spiffe_trust_domain\",\"spiffe_sequence\",\"iat\",\"exp\"],"
+		"\"spiffe_trust_domain\":\"\",\"spiffe_sequence\":0,\"iat\":0,"
+		"\"exp\":0}",
+	};
+	struct anchor_verify_key *keys[1];
+	struct av_keyset set;
+	struct anchor_verify_state *st = state_for(&C.a, 1, 1, 1);
+	char *h, *env;
+	size_t i, len;
+	int r;
+
+	(void)state;
+	keys[0] = st->signers->keys[0];
+	set.keys = keys;
+	set.n = 1;
+	set.threshold = 1;
+	/* every header text near jose.c's: mutated, then enveloped */
+	h = hdr2("ES256", C.kid_a, 7, NOW, NOW + DAY);
+	len = strlen(h);
+	env = with_header(h);
+	assert_int_equal(same_parse(env, strlen(env), AV_F2, &set, "header"), 0);
+	free(env);
+	for (i = 0; i < len; i++) {
+		size_t k;
+		char *m = strdup(h), what[64];
+
+		assert_non_null(m);
+		for (k = 0; k < sizeof(mutants); k++) {
+			if (mutants[k] == '\0')
+				continue;	/* a NUL ends the text here */
+			m[i] = mutants[k];
+			env = with_header(m);
+			snprintf(what, sizeof(what), "header byte %zu = 0x%02x",
+			    i, (unsigned char)mutants[k]);
+			same_parse(env, strlen(env), AV_F2, &set, what);
+			same_parse(env, strlen(env), AV_F3, &set, what);
+			free(env);
+		}
+		m[i] = '\0';
+		env = with_header(m);
+		same_parse(env, strlen(env), AV_F2, &set, "header truncated");
+		free(env);
+		free(m);
+	}
+	free(h);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		h = subst(cases[i], C.kid_a);
+		env = with_header(h);
+		same_parse(env, strlen(env), AV_F2, &set, cases[i]);
+		r = same_parse(env, strlen(env), AV_F3, &set, cases[i]);
+		if (strstr(h, "spiffe-signers+jws") != NULL)
+			assert_int_equal(r, ANCHOR_VERIFY_R8_HEADER);
+		free(env);
+		free(h);
+	}
+	anchor_verify_state_free(st);
+}
+
+/* Verify env against st: the code, the message, and on success the outputs. */
+struct outcome {
+	int r;
+	char text[256];
+	uint8_t *payload;
+	size_t payload_len;
+	uint64_t sequence;
+	int64_t iat, exp;
+	int refresh;
+	size_t sigs, nx509, njwt;
+	char *state;			/* saved new state */
+	const struct av_accepted *memo;	/* the new state's */
+};
+
+static void
+outcome(const struct anchor_verify_state *st, const char *env, int64_t now,
+    struct outcome *o, struct anchor_verify_state **keep)
+{
+	struct anchor_verify_options opt = opts();
+	struct anchor_verify_result *res = NULL;
+	struct anchor_verify_state *ns = NULL;
+	struct anchor_verify_diag d;
+	const struct anchor_verify_bundle *b;
+	const uint8_t *p;
+	size_t len, i;
+
+	memset(o, 0, sizeof(*o));
+	o->r = anchor_verify_signed_bundle(st, (const uint8_t *)env, strlen(env),
+	    now, &opt, &res, &ns, &d);
+	snprintf(o->text, sizeof(o->text), "%s", o->r ? d.text : "");
+	if (o->r != ANCHOR_VERIFY_OK)
+		return;
+	p = anchor_verify_result_payload(res, &len);
+	o->payload = malloc(len);
+	assert_non_null(o->payload);
+	memcpy(o->payload, p, len);
+	o->payload_len = len;
+	o->sequence = anchor_verify_result_sequence(res);
+	o->iat = anchor_verify_result_iat(res);
+	o->exp = anchor_verify_result_exp(res);
+	o->refresh = anchor_verify_result_is_refresh(res);
+	o->sigs = anchor_verify_result_signature_count(res);
+	b = anchor_verify_result_bundle(res);
+	o->nx509 = anchor_verify_bundle_x509_count(b);
+	o->njwt = anchor_verify_bundle_jwt_count(b);
+	for (i = 0; i < o->njwt; i++)
+		assert_non_null(strstr(anchor_verify_bundle_jwt_jwk(b, i),
+		    anchor_verify_bundle_jwt_kid(b, i)));
+	assert_int_equal(anchor_verify_state_save(ns, &o->state, &len), 0);
+	o->memo = ns->accepted;
+	assert_non_null(o->memo);
+	assert_memory_equal(o->memo->sha256,
+	    anchor_verify_state_payload_sha256(ns), 32);
+	anchor_verify_result_free(res);
+	if (keep != NULL)
+		*keep = ns;
+	else
+		anchor_verify_state_free(ns);
+}
+
+static void
+outcome_clear(struct outcome *o)
+{
+	free(o->payload);
+	free(o->state);
+	memset(o, 0, sizeof(*o));
+}
+
+/* warm (with the memo) and cold (the same state, saved and loaded) agree */
+static void
+same_outcome(const struct anchor_verify_state *warm,
+    const struct anchor_verify_state *cold, const char *env, int64_t now,
+    int want, const char *what)
+{
+	struct outcome a, b;
+
+	outcome(warm, env, now, &a, NULL);
+	outcome(cold, env, now, &b, NULL);
+	if (a.r != b.r || strcmp(a.text, b.text) != 0)
+		fail_msg("%s: with the memo %d \"%s\", without %d \"%s\"", what,
+		    a.r, a.text, b.r, b.text);
+	if (want >= 0 && a.r != want)
+		fail_msg("%s: %d \"%s\", want %d", what, a.r, a.text, want);
+	if (a.r == ANCHOR_VERIFY_OK) {
+		assert_true(same_str(a.payload, a.payload_len, b.payload,
+		    b.payload_len));
+		assert_int_equal(a.sequence, b.sequence);
+		assert_int_equal(a.iat, b.iat);
+		assert_int_equal(a.exp, b.exp);
+		assert_int_equal(a.refresh, b.refresh);
+		assert_int_equal(a.sigs, b.sigs);
+		assert_int_equal(a.nx509, b.nx509);
+		assert_int_equal(a.njwt, b.njwt);
+		assert_string_equal(a.state, b.state);
+	}
+	outcome_clear(&a);
+	outcome_clear(&b);
+}
+
+/* Same payload, a header of our own, signed by key. */
+static char *
+resigned(const char *payload, const char *alg, const char *kid,
+    const char *typ, const char *td, uint64_t seq, int64_t iat, int64_t exp,
+    EVP_PKEY *key)
+{
+	struct sigspec s = { 0 };
+	char *h = xasprintf("{\"alg\":\"%s\",\"kid\":\"%s\",\"typ\":\"%s\","
+	    "\"crit\":[\"spiffe_trust_domain\",\"spiffe_sequence\",\"iat\","
+	    "\"exp\"],\"spiffe_trust_domain\":\"%s\",\"spiffe_sequence\":%"
+	    PRIu64 ",\"iat\":%" PRId64 ",\"exp\":%" PRId64 "}", alg, kid, typ,
+	    td, seq, iat, exp), *env;
+
+	s.header = h;
+	s.key = key;
+	env = envelope(payload, &s, 1);
+	free(h);
+	return env;
+}
+
+/*
+ * A refresh whose payload text is the stored one skips decoding, parsing
+ * and validating the payload, and nothing else: every rule still decides,
+ * with the same code and message as without the memo.
+ */
+static void
+test_refresh_memo(void **state)
+{
+	struct anchor_verify_state *st = state_for(&C.a, 1, 1, 5), *s5 = NULL;
+	struct anchor_verify_state *cold = NULL, *r1 = NULL, *r2 = NULL;
+	struct anchor_verify_state *moved = NULL, *same = NULL;
+	struct anchor_verify_options o = opts();
+	struct anchor_verify_result *res = NULL;
+	struct anchor_verify_diag d;
+	struct outcome oc;
+	char *e5, *e5r, *pl, *text = NULL, *env, *p;
+	size_t plen, len, from, to, i;
+
+	(void)state;
+	e5 = f2(5, NOW, NOW + DAY, &C.a, 1);
+	e5r = f2(5, NOW + 3600, NOW + DAY + 3600, &C.a, 1);
+	pl = f1(5, &plen);
+	assert_int_equal(run(st, e5, NOW, &s5, &d), 0);
+	assert_non_null(s5->accepted);
+	assert_int_equal(anchor_verify_state_save(s5, &text, &len), 0);
+	assert_int_equal(anchor_verify_state_load(&o, (uint8_t *)text, len, &cold,
+	    &d), 0);
+	assert_null(cold->accepted);
+	assert_null(st->accepted);
+
+	/* a refresh hits the memo, and passes it on */
+	outcome(s5, e5r, NOW + 3600, &oc, &r1);
+	assert_int_equal(oc.r, 0);
+	assert_int_equal(oc.refresh, 1);
+	assert_ptr_equal(oc.memo, s5->accepted);
+	outcome_clear(&oc);
+	outcome(r1, e5, NOW + 7200, &oc, &r2);
+	assert_int_equal(oc.r, 0);
+	assert_ptr_equal(oc.memo, s5->accepted);
+	outcome_clear(&oc);
+	/* the result outlives every state that shared its payload */
+	assert_int_equal(anchor_verify_signed_bundle(r2, (uint8_t *)e5r,
+	    strlen(e5r), NOW + 3600, &o, &res, &moved, &d), 0);
+	anchor_verify_state_free(moved);
+	moved = NULL;
+	anchor_verify_state_free(r1);
+	anchor_verify_state_free(r2);
+	{
+		const uint8_t *rp = anchor_verify_result_payload(res, &len);
+		const struct anchor_verify_bundle *b =
+		    anchor_verify_result_bundle(res);
+
+		assert_int_equal(len, plen);
+		assert_memory_equal(rp, pl, plen);
+		assert_string_equal(anchor_verify_bundle_jwt_kid(b, 0),
+		    C.kid_jwt);
+	}
+	anchor_verify_result_free(res);
+
+	/* every rule, with the memo and without: same answers */
+	same_outcome(s5, cold, e5r, NOW + 3600, 0, "refresh");
+	same_outcome(s5, cold, e5, NOW, 0, "the same envelope again");
+	env = resigned(pl, "ES256", C.kid_b, "spiffe-bundle+jws", TD, 5, NOW,
+	    NOW + DAY, C.b);
+	same_outcome(s5, cold, env, NOW, ANCHOR_VERIFY_R6_UNTRUSTED,
+	    "same payload, another signer");
+	free(env);
+	env = resigned(pl, "ES384", C.kid_a, "spiffe-bundle+jws", TD, 5, NOW,
+	    NOW + DAY, C.a);
+	same_outcome(s5, cold, env, NOW, ANCHOR_VERIFY_R5_ALG,
+	    "same payload, alg not the key's");
+	free(env);
+	env = strdup(e5r);
+	p = strstr(env, "\"signature\":\"") + 13;
+	*p = *p == 'A' ? 'B' : 'A';
+	same_outcome(s5, cold, env, NOW + 3600, ANCHOR_VERIFY_R10_SIGNATURE,
+	    "same payload, a bad signature");
+	free(env);
+	env = resigned(pl, "ES256", C.kid_a, "spiffe-bundle+jwt", TD, 5, NOW,
+	    NOW + DAY, C.a);
+	same_outcome(s5, cold, env, NOW, ANCHOR_VERIFY_R7_TYP,
+	    "same payload, typ");
+	free(env);
+	env = resigned(pl, "ES256", C.kid_a, "spiffe-bundle+jws",
+	    "staging.example.com", 5, NOW, NOW + DAY, C.a);
+	same_outcome(s5, cold, env, NOW, ANCHOR_VERIFY_R12_MISMATCH,
+	    "same payload, another trust domain");
+	free(env);
+	env = resigned(pl, "ES256", C.kid_a, "spiffe-bundle+jws", TD, 6, NOW,
+	    NOW + DAY, C.a);
+	same_outcome(s5, cold, env, NOW, ANCHOR_VERIFY_R12_MISMATCH,
+	    "same payload, header sequence 6");
+	free(env);
+	same_outcome(s5, cold, e5r, NOW + DAY + 3600, ANCHOR_VERIFY_R13_TIME,
+	    "same payload, expired");
+	same_outcome(s5, cold, e5r, NOW + 3600 - 301, ANCHOR_VERIFY_R13_TIME,
+	    "same payload, not yet valid");
+	env = resigned(pl, "ES256", C.kid_a, "spiffe-bundle+jws", TD, 5, NOW,
+	    NOW + 31 * DAY, C.a);
+	same_outcome(s5, cold, env, NOW, ANCHOR_VERIFY_R13_TIME,
+	    "same payload, validity too long");
+	free(env);
+	/* a different payload under the stored sequence: equivocation */
+	{
+		char *other = xasprintf("%.*s,\"extra\":1}", (int)(plen - 1), pl);
+
+		env = resigned(other, "ES256", C.kid_a, "spiffe-bundle+jws", TD,
+		    5, NOW, NOW + DAY, C.a);
+		same_outcome(s5, cold, env, NOW, ANCHOR_VERIFY_R14_ROLLBACK,
+		    "another payload, sequence 5");
+		free(env);
+		free(other);
+	}
+	/* the same length, one byte apart */
+	{
+		char *other = strdup(pl), *hint;
+
+		assert_non_null(other);
+		hint = strstr(other, "\"spiffe_refresh_hint\":300");
+		assert_non_null(hint);
+		hint[strlen("\"spiffe_refresh_hint\":300") - 1] = '1';
+		env = resigned(other, "ES256", C.kid_a, "spiffe-bundle+jws", TD,
+		    5, NOW, NOW + DAY, C.a);
+		same_outcome(s5, cold, env, NOW, ANCHOR_VERIFY_R14_ROLLBACK,
+		    "a payload of the same length, sequence 5");
+		free(env);
+		free(other);
+	}
+	env = f2(4, NOW, NOW + DAY, &C.a, 1);
+	same_outcome(s5, cold, env, NOW, ANCHOR_VERIFY_R14_ROLLBACK, "rollback");
+	free(env);
+	env = f2(6, NOW, NOW + DAY, &C.a, 1);
+	same_outcome(s5, cold, env, NOW, 0, "the next sequence");
+	free(env);
+	/* and the refresh envelope mutated, byte by byte */
+	p = strstr(e5r, "\"payload\":\"") + 11;
+	from = (size_t)(p - e5r);
+	to = from + strcspn(p, "\"");
+	len = strlen(e5r);
+	env = malloc(len + 1);
+	assert_non_null(env);
+	for (i = 0; i < len; i++) {
+		static const char sub[] = { 'A', '"', '0', ' ', '}' };
+		size_t k;
+
+		if (i >= from && i < to && (i - from) % 61 != 0)
+			continue;
+		for (k = 0; k < sizeof(sub); k++) {
+			memcpy(env, e5r, len + 1);
+			if (env[i] == sub[k])
+				continue;
+			env[i] = sub[k];
+			same_outcome(s5, cold, env, NOW + 3600, -1, "mutant");
+		}
+	}
+	free(env);
+
+	/* a new signer-set version forgets the memo with the hash; the same keeps both */
+	{
+		EVP_PKEY *ab[2] = { C.a, C.b };
+		char *v2 = f3(2, 1, 5, ab, 2, ab, 2, &len);
+		struct anchor_verify_buf step = { (uint8_t *)v2, len };
+
+		assert_int_equal(anchor_verify_state_update_signers(s5, &step, 1,
+		    &o, &moved, &d), 0);
+		assert_null(moved->accepted);
+		assert_int_equal(anchor_verify_state_has_bundle(moved), 0);
+		assert_int_equal(anchor_verify_state_update_signers(s5, NULL, 0,
+		    &o, &same, &d), 0);
+		assert_ptr_equal(same->accepted, s5->accepted);
+		/* under version 2 the same payload is a new bundle, not a refresh */
+		outcome(moved, e5r, NOW + 3600, &oc, NULL);
+		assert_int_equal(oc.r, 0);
+		assert_int_equal(oc.refresh, 0);
+		outcome_clear(&oc);
+		free(v2);
+	}
+	anchor_verify_state_free(moved);
+	anchor_verify_state_free(same);
+	anchor_verify_state_free(cold);
+	anchor_verify_state_free(s5);
+	anchor_verify_state_free(st);
+	free(text);
+	free(pl);
+	free(e5);
+	free(e5r);
+}
+
+/* Threads verifying against one shared state. */
+struct worker {
+	const struct anchor_verify_state *st;
+	const char *env;
+	int64_t now;
+	int refresh;			/* expected */
+	int bad;			/* verifications that did not go as expected */
+};
+
+static void *
+worker_run(void *arg)
+{
+	struct worker *w = arg;
+	struct anchor_verify_options o = opts();
+	struct anchor_verify_result *res;
+	struct anchor_verify_state *ns;
+	struct anchor_verify_diag d;
+	size_t i, len;
+
+	for (i = 0; i < 100; i++) {
+		res = NULL;
+		ns = NULL;
+		if (anchor_verify_signed_bundle(w->st, (const uint8_t *)w->env,
+		    strlen(w->env), w->now, &o, &res, &ns, &d) != 0 ||
+		    anchor_verify_result_is_refresh(res) != w->refresh ||
+		    anchor_verify_result_payload(res, &len) == NULL || len == 0)
+			w->bad++;
+		anchor_verify_result_free(res);
+		anchor_verify_state_free(ns);
+	}
+	return NULL;
+}
+
+/*
+ * The objects shared between threads (a state's signer set and its
+ * memo, a key's verify context, the process-wide groups and digests)
+ * hold up when four threads verify against one state at once.
+ */
+static void
+test_threads(void **state)
+{
+	struct anchor_verify_state *st = state_for(&C.a, 1, 1, 1), *s5 = NULL;
+	struct anchor_verify_diag d;
+	struct worker w[4];
+	pthread_t t[4];
+	char *e5 = f2(5, NOW, NOW + DAY, &C.a, 1);
+	char *e5r = f2(5, NOW + 60, NOW + DAY, &C.a, 1);
+	size_t i;
+
+	(void)state;
+	assert_int_equal(run(st, e5, NOW, &s5, &d), 0);
+	for (i = 0; i < 4; i++) {
+		/* two refresh s5 (the memo), two verify cold against st */
+		w[i].st = i % 2 ? s5 : st;
+		w[i].env = i % 2 ? e5r : e5;
+		w[i].now = NOW + 60;
+		w[i].refresh = i % 2;
+		w[i].bad = 0;
+		assert_int_equal(pthread_create(&t[i], NULL, worker_run, &w[i]),
+		    0);
+	}
+	for (i = 0; i < 4; i++) {
+		assert_int_equal(pthread_join(t[i], NULL), 0);
+		assert_int_equal(w[i].bad, 0);
+	}
+	anchor_verify_state_free(s5);
+	anchor_verify_state_free(st);
+	free(e5);
+	free(e5r);
+}
+
+/* Repeated kids are found in linear time, and the first repeat is named. */
+static void
+test_many_keys(void **state)
+{
+	struct anchor_verify_bundle *b = NULL;
+	struct anchor_verify_diag d;
+	char *x64, *y64, *text, *k;
+	uint8_t pt[65];
+	size_t ptlen = 0, i, n = 3000, at, cap;
+
+	(void)state;
+	assert_int_equal(EVP_PKEY_get_octet_string_param(C.jwt, "pub", pt,
+	    sizeof(pt), &ptlen), 1);
+	x64 = b64u(pt + 1, 32);
+	y64 = b64u(pt + 33, 32);
+	/* n entries of one key under n kids; kid 17 again at 2500 and 1900 */
+	cap = 32 + n * (96 + strlen(x64) + strlen(y64));
+	text = malloc(cap);
+	assert_non_null(text);
+	at = (size_t)snprintf(text, cap, "{\"keys\":[");
+	for (i = 0; i < n; i++) {
+		unsigned kid = i == 1900 || i == 2500 ? 17 : (unsigned)i;
+
+		at += (size_t)snprintf(text + at, cap - at, "%s{\"kty\":\"EC\","
+		    "\"use\":\"jwt-svid\",\"kid\":\"k%u\",\"crv\":\"P-256\","
+		    "\"x\":\"%s\",\"y\":\"%s\"}", i ? "," : "", kid, x64, y64);
+	}
+	snprintf(text + at, cap - at, "]}");
+	assert_int_equal(parse_f1(text, &b, &d), ANCHOR_VERIFY_F1_BUNDLE);
+	assert_non_null(strstr(d.text, "keys[1900]: kid repeats"));
+	/* without the repeats: all of them */
+	k = strstr(text, "\"k17\",\"crv\"");		/* entry 17 */
+	k = strstr(k + 1, "\"k17\",\"crv\"");		/* entry 1900 */
+	memcpy(k, "\"kA\" ", 5);
+	k = strstr(k + 1, "\"k17\",\"crv\"");		/* entry 2500 */
+	memcpy(k, "\"kB\" ", 5);
+	assert_int_equal(parse_f1(text, &b, &d), 0);
+	assert_int_equal(anchor_verify_bundle_jwt_count(b), n);
+	assert_string_equal(anchor_verify_bundle_jwt_kid(b, 1900), "kA");
+	assert_string_equal(anchor_verify_bundle_jwt_kid(b, 2500), "kB");
+	anchor_verify_bundle_free(b);
+	free(text);
+	free(x64);
+	free(y64);
+}
+
+/* A jwt-svid authority's JWK is what json_dumps() writes for it. */
+static void
+test_jwt_jwk_text(void **state)
+{
+	static const char *const kids[] = {
+		"plain", "a\\\"b", "back\\\\slash", "sl/ash", "\\/",
+		"\\u00e9t\\u00e9", "\xc3\xa9", "\\u0001\\t\\n\\u001f",
+		"\\ud83d\\ude00", "\x7f",
+	};
+	json_t *rsa = load_vector("jose/cookbook/jwk/3_3.rsa_public_key.json");
+	struct anchor_verify_bundle *b = NULL;
+	struct anchor_verify_diag d;
+	char *x64, *y64, *text;
+	uint8_t pt[65];
+	size_t ptlen = 0, i;
+
+	(void)state;
+	assert_int_equal(EVP_PKEY_get_octet_string_param(C.jwt, "pub", pt,
+	    sizeof(pt), &ptlen), 1);
+	x64 = b64u(pt + 1, 32);
+	y64 = b64u(pt + 33, 32);
+	for (i = 0; i < sizeof(kids) / sizeof(kids[0]); i++) {
+		json_t *in, *want, *e;
+		char *w;
+		size_t k;
+
+		text = xasprintf("{\"keys\":[{\"kty\":\"EC\",\"use\":\"jwt-svid\","
+		    "\"kid\":\"%s\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\","
+		    "\"alg\":\"ES256\"},{\"kty\":\"RSA\",\"use\":\"jwt-svid\","
+		    "\"e\":\"%s\",\"kid\":\"r%s\",\"n\":\"%s\"}]}", kids[i], x64,
+		    y64, json_string_value(json_object_get(rsa, "e")), kids[i],
+		    json_string_value(json_object_get(rsa, "n")));
+		assert_int_equal(parse_f1(text, &b, &d), 0);
+		assert_int_equal(anchor_verify_bundle_jwt_count(b), 2);
+		in = json_loads(text, 0, NULL);
+		assert_non_null(in);
+		for (k = 0; k < 2; k++) {
+			e = json_array_get(json_object_get(in, "keys"), k);
+			want = json_pack("{s:O,s:s,s:O}", "kty",
+			    json_object_get(e, "kty"), "use", "jwt-svid", "kid",
+			    json_object_get(e, "kid"));
+			assert_non_null(want);
+			if (k == 0) {
+				json_object_set(want, "crv", json_object_get(e, "crv"));
+				json_object_set(want, "x", json_object_get(e, "x"));
+				json_object_set(want, "y", json_object_get(e, "y"));
+			} else {
+				json_object_set(want, "n", json_object_get(e, "n"));
+				json_object_set(want, "e", json_object_get(e, "e"));
+			}
+			w = json_dumps(want, JSON_COMPACT | JSON_PRESERVE_ORDER);
+			assert_non_null(w);
+			assert_string_equal(anchor_verify_bundle_jwt_jwk(b, k), w);
+			assert_string_equal(anchor_verify_bundle_jwt_kid(b, k),
+			    json_string_value(json_object_get(e, "kid")));
+			free(w);
+			json_decref(want);
+		}
+		json_decref(in);
+		anchor_verify_bundle_free(b);
+		free(text);
+	}
+	json_decref(rsa);
+	free(x64);
+	free(y64);
+}
+
+/* One certificate, parsed by d2i_X509() and by av_d2i_x509(): same verdict. */
+static void
+same_x509(const uint8_t *der, size_t len)
+{
+	const struct av_shared *sh = av_shared();
+	const uint8_t *p1 = der, *p2 = der;
+	X509 *a, *b;
+	unsigned char *s1 = NULL, *s2 = NULL;
+	int l1, l2;
+
+	assert_non_null(sh);
+	a = d2i_X509(NULL, &p1, (long)len);
+	b = av_d2i_x509(sh, &p2, (long)len);
+	assert_int_equal(a != NULL, b != NULL);
+	if (a != NULL) {
+		assert_ptr_equal(p1, p2);
+		l1 = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(a), &s1);
+		l2 = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(b), &s2);
+		assert_true(l1 > 0);
+		assert_int_equal(l1, l2);
+		assert_memory_equal(s1, s2, (size_t)l1);
+		assert_null(X509_get0_pubkey(b));
+	}
+	OPENSSL_free(s1);
+	OPENSSL_free(s2);
+	X509_free(a);
+	X509_free(b);
+}
+
+static void
+test_x509_parse(void **state)
+{
+	static const uint8_t sub[] = { 0x00, 0xff, 0x30, 0x81 };
+	uint8_t *m = malloc(C.ca_len);
+	size_t i, k;
+
+	(void)state;
+	assert_non_null(m);
+	same_x509(C.ca_der, C.ca_len);
+	for (i = 0; i < C.ca_len; i++) {
+		for (k = 0; k < sizeof(sub); k++) {
+			memcpy(m, C.ca_der, C.ca_len);
+			if (m[i] == sub[k])
+				continue;
+			m[i] = sub[k];
+			same_x509(m, C.ca_len);
+		}
+		same_x509(C.ca_der, i);
+	}
+	free(m);
+}
+
+/* The strict base64 decoders at their edges. */
+static void
+test_b64_edges(void **state)
+{
+	static const struct {
+		const char *in;
+		int url;
+		int ok;
+		const char *out;
+	} t[] = {
+		{ "", 1, 1, "" }, { "QQ", 1, 1, "A" }, { "QR", 1, 0, NULL },
+		{ "QUI", 1, 1, "AB" }, { "QUJ", 1, 0, NULL },
+		{ "QUJD", 1, 1, "ABC" }, { "Q", 1, 0, NULL },
+		{ "QUJDR", 1, 0, NULL }, { "QQ==", 1, 0, NULL },
+		{ "-_-_", 1, 1, "\xfb\xff\xbf" }, { "+/+/", 1, 0, NULL },
+		{ "+/+/", 0, 1, "\xfb\xff\xbf" }, { "-_-_", 0, 0, NULL },
+		{ "QQ==", 0, 1, "A" }, { "QUI=", 0, 1, "AB" },
+		{ "QR==", 0, 0, NULL }, { "QQ", 0, 0, NULL },
+		{ "Q===", 0, 0, NULL }, { "QQ=A", 0, 0, NULL },
+		{ "QU I", 1, 0, NULL }, { "QUI\n", 0, 0, NULL },
+	};
+	size_t i, n;
+	uint8_t *out;
+	int r;
+
+	(void)state;
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		n = strlen(t[i].in);
+		r = t[i].url ? av_b64url_decode(t[i].in, n, &out, &n) :
+		    av_b64std_decode(t[i].in, n, &out, &n);
+		if ((r == 0) != t[i].ok)
+			fail_msg("\"%s\" (%s): %d", t[i].in, t[i].url ? "url" :
+			    "std", r);
+		if (r == 0) {
+			assert_int_equal(n, strlen(t[i].out));
+			assert_memory_equal(out, t[i].out, n);
+			free(out);
+		} else
+			assert_null(out);
+	}
+	assert_int_equal(av_b64url_span("ab-_9Z\"x", 8), 6);
+	assert_int_equal(av_b64url_span("ab+", 3), 2);
+	assert_int_equal(av_b64url_span("", 0), 0);
+}
+
 static void
 test_codes(void **state)
 {
@@ -2675,6 +3582,14 @@ main(void)
 		cmocka_unit_test(test_f3_payload_rules),
 		cmocka_unit_test(test_f3_chain),
 		cmocka_unit_test(test_state),
+		cmocka_unit_test(test_layout_envelope),
+		cmocka_unit_test(test_layout_header),
+		cmocka_unit_test(test_refresh_memo),
+		cmocka_unit_test(test_threads),
+		cmocka_unit_test(test_many_keys),
+		cmocka_unit_test(test_jwt_jwk_text),
+		cmocka_unit_test(test_x509_parse),
+		cmocka_unit_test(test_b64_edges),
 		cmocka_unit_test(test_codes),
 	};
 
