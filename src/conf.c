@@ -1225,11 +1225,13 @@ parse_federation(struct cx *cx, yaml_node_t *map, const char *path,
 static int
 parse_root(struct cx *cx, yaml_node_t *root, struct anchor_conf *c)
 {
-	enum { TD, STATE_DIR, PKCS11, SUBJECT, KEYS, BUNDLE, FEDERATION };
+	enum { TD, STATE_DIR, PKCS11, SUBJECT, KEYS, BUNDLE, FEDERATION, AUDIT };
 	struct field f[] = {
 		F("trust_domain"), F("state_dir"), F("pkcs11"),
 		F("ca_subject"), F("keys"), F("bundle"), F("federation"),
+		F("audit"),
 	};
+	struct field af[] = { F("syslog") };
 	int r;
 
 	if ((r = walk_map(cx, root, "", f, ANCHOR_ARRAY_SIZE(f))) != ANCHOR_OK)
@@ -1265,6 +1267,14 @@ parse_root(struct cx *cx, yaml_node_t *root, struct anchor_conf *c)
 		return r;
 	if ((r = parse_bundle(cx, f[BUNDLE].value, "bundle", c)) != ANCHOR_OK)
 		return r;
+	if (f[AUDIT].value != NULL) {
+		if ((r = walk_map(cx, f[AUDIT].value, "audit", af,
+		    ANCHOR_ARRAY_SIZE(af))) != ANCHOR_OK)
+			return r;
+		if (af[0].value != NULL && (r = get_bool(cx, af[0].value,
+		    "audit.syslog", &c->audit_syslog)) != ANCHOR_OK)
+			return r;
+	}
 	return parse_federation(cx, f[FEDERATION].value, "federation", c);
 }
 

@@ -61,6 +61,8 @@ struct anchor_conf {
 
 	struct anchor_key_policy keys[ANCHOR_ROLE_COUNT];
 
+	bool audit_syslog;		/* audit.syslog: copy audit records to syslog */
+
 	int64_t refresh_hint;		/* seconds, default 300 */
 	int64_t signature_validity;	/* seconds, default 24h */
 

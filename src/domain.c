@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <syslog.h>
 
 #include <openssl/bn.h>
 #include <openssl/crypto.h>
@@ -133,11 +134,28 @@ anchor_domain_open_token(struct anchor_domain *d)
 	return r;
 }
 
+/* Send (commit) or drop (rollback) the syslog copies of a transaction. */
+static void
+audit_flush(struct anchor_domain *d, bool send)
+{
+	size_t i;
+
+	for (i = 0; i < d->n_audit_pending; i++) {
+		if (send)
+			syslog(LOG_AUTHPRIV | LOG_NOTICE, "%s", d->audit_pending[i]);
+		free(d->audit_pending[i]);
+	}
+	free(d->audit_pending);
+	d->audit_pending = NULL;
+	d->n_audit_pending = 0;
+}
+
 void
 anchor_domain_close(struct anchor_domain *d)
 {
 	if (d == NULL)
 		return;
+	audit_flush(d, false);
 	if (d->tx_depth > 0)
 		anchor_store_rollback(d->store);
 	a11_close(d->token);
@@ -166,8 +184,11 @@ anchor_domain_commit(struct anchor_domain *d)
 		return fail(d, ANCHOR_E_STATE, "commit after rollback");
 	if (--d->tx_depth > 0)
 		return ANCHOR_OK;
-	if ((r = anchor_store_commit(d->store)) != ANCHOR_OK)
+	if ((r = anchor_store_commit(d->store)) != ANCHOR_OK) {
+		audit_flush(d, false);
 		return fail(d, r, "commit: %s", anchor_store_errmsg(d->store));
+	}
+	audit_flush(d, true);
 	return ANCHOR_OK;
 }
 
@@ -177,6 +198,7 @@ anchor_domain_rollback(struct anchor_domain *d)
 	if (d->tx_depth > 0)
 		anchor_store_rollback(d->store);
 	d->tx_depth = 0;
+	audit_flush(d, false);
 }
 
 int
@@ -924,6 +946,24 @@ anchor_domain_audit(struct anchor_domain *d, int64_t now, const char *event,
 	if (r != ANCHOR_OK)
 		fail(d, r, "audit record %s: %s", event,
 		    anchor_store_errmsg(d->store));
+	else if (d->conf->audit_syslog) {
+		char *line = NULL, **grown;
+
+		/* Untrusted text (peer names, reasons) is capped. */
+		if (asprintf(&line, "anchor-audit td=%.255s ts=%" PRId64
+		    " event=%.64s data=%.1500s", d->conf->trust_domain, now, event,
+		    text ? text : "{}") < 0)
+			line = NULL;
+		if (line != NULL && d->tx_depth == 0) {
+			syslog(LOG_AUTHPRIV | LOG_NOTICE, "%s", line);
+			free(line);
+		} else if (line != NULL && (grown = realloc(d->audit_pending,
+		    (d->n_audit_pending + 1) * sizeof(*grown))) != NULL) {
+			d->audit_pending = grown;
+			d->audit_pending[d->n_audit_pending++] = line;
+		} else
+			free(line);
+	}
 	free(text);
 	return r;
 }

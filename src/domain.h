@@ -35,6 +35,8 @@ struct anchor_domain {
 	int lock_fd;			/* -1 unless opened with ANCHOR_OPEN_LOCK */
 	FILE *pin_in;			/* where "prompt"/"shares" read without a tty */
 	unsigned tx_depth;		/* nested anchor_domain_begin() calls */
+	char **audit_pending;		/* syslog copies waiting for the commit */
+	size_t n_audit_pending;
 	char detail[512];		/* what went wrong, for the operator */
 };
 
@@ -107,6 +109,8 @@ int anchor_domain_resign_bundle(struct anchor_domain *d, int64_t now);
 /*
  * Append an audit record (data: a JSON object, borrowed; NULL for {}), and
  * sign a checkpoint of the chain head with the active bundle-signing key.
+ * With audit.syslog the record is also sent to syslog (LOG_AUTHPRIV), once
+ * its transaction has committed: a rolled-back record is never copied.
  */
 int anchor_domain_audit(struct anchor_domain *d, int64_t now,
     const char *event, json_t *data);
