@@ -573,7 +573,11 @@ static const struct bad bad_cases[] = {
 	/* unknown keys */
 	{ "unknown_top_key", HEAD "frobnicate: 1\n", 6, "frobnicate",
 	    "unknown key at the top level (known: trust_domain, state_dir, pkcs11, "
-	    "ca_subject, keys, bundle, federation)" },
+	    "ca_subject, keys, bundle, federation, audit)" },
+	{ "audit_unknown_key", HEAD "audit:\n  sislog: true\n", 7, "audit.sislog",
+	    "unknown key in audit (known: syslog)" },
+	{ "audit_syslog_not_bool", HEAD "audit:\n  syslog: maybe\n", 7,
+	    "audit.syslog", "" },
 	{ "unknown_nested_key", HEAD "keys:\n  x509_ca:\n    lifetme: 30d\n",
 	    8, "keys.x509_ca.lifetme", "unknown key in keys.x509_ca" },
 	{ "unknown_role", HEAD "keys:\n  ssh: { lifetime: 1d }\n", 7,
