@@ -44,6 +44,28 @@ syslog(int priority, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* What _FORTIFY_SOURCE builds call instead of syslog(3). */
+void __syslog_chk(int priority, int flag, const char *fmt, ...);
+void __vsyslog_chk(int priority, int flag, const char *fmt, va_list ap);
+
+void
+__vsyslog_chk(int priority, int flag, const char *fmt, va_list ap)
+{
+	(void)flag;
+	vsyslog(priority, fmt, ap);
+}
+
+void
+__syslog_chk(int priority, int flag, const char *fmt, ...)
+{
+	va_list ap;
+
+	(void)flag;
+	va_start(ap, fmt);
+	vsyslog(priority, fmt, ap);
+	va_end(ap);
+}
+
 void
 openlog(const char *ident, int option, int facility)
 {
